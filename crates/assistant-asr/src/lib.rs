@@ -1,0 +1,53 @@
+//! The listening stage of assistantd.
+//!
+//! Audio frames go in; speech comes out. This crate owns assistantd's use of
+//! the sherpa-onnx C library (through the official `sherpa-onnx` crate,
+//! linked against the shared `libsherpa-onnx-c-api.so` that
+//! `scripts/bootstrap` installs), and keeps every call to it in
+//! [`sherpa`], where failures to create native objects become errors that
+//! name the file or setting at fault.
+//!
+//! Today it provides the Silero voice-activity detector ([`Vad`]), which
+//! gates the recognizer so an always-on daemon costs almost nothing while the
+//! room is quiet. The streaming transducer with endpointing joins it here.
+
+mod sherpa;
+
+pub use sherpa::{SpeechSegment, Vad, VadConfig, library_version, onnxruntime_version};
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Why the listening stage could not start or continue.
+#[derive(Debug, Error)]
+pub enum AsrError {
+    /// A model file named in the configuration does not exist.
+    #[error(
+        "{what} model {path} does not exist; install it with `assistantd models fetch` or fix the path in the profile"
+    )]
+    ModelMissing {
+        /// Which model ("VAD", "encoder", …).
+        what: &'static str,
+        /// The configured path.
+        path: PathBuf,
+    },
+    /// sherpa-onnx refused to create an object from this configuration.
+    #[error("sherpa-onnx could not create the {what} from {path}: {hint}")]
+    CreateFailed {
+        /// What was being created.
+        what: &'static str,
+        /// The model file it was given.
+        path: PathBuf,
+        /// The likely cause and the fix.
+        hint: &'static str,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid {field}: {reason}")]
+    InvalidConfig {
+        /// The configuration field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}

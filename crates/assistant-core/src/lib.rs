@@ -1,0 +1,22 @@
+//! The vocabulary of assistantd.
+//!
+//! Every pipeline stage (listening, thinking, speaking, tracing) lives in its
+//! own crate, and no stage crate depends on another: they meet only through
+//! the message types defined here, sent over bounded channels that the daemon
+//! crate wires together. Keeping the vocabulary in one small, dependency-free
+//! crate is what lets a test drive any stage with fake neighbours.
+//!
+//! - [`clock`]: one monotonic clock for the whole pipeline, so the latency
+//!   tracer can subtract timestamps taken by different stages.
+//! - [`audio`]: the 20 ms frame that capture produces and recognition consumes,
+//!   and the synthesized audio chunk that playback consumes.
+//! - [`event`]: transcript events, LLM tokens, clauses, and the turn id that
+//!   ties one user utterance to its reply.
+
+pub mod audio;
+pub mod clock;
+pub mod event;
+
+pub use audio::{AudioFrame, SpeechChunk};
+pub use clock::{Clock, Timestamp};
+pub use event::{Clause, Token, TranscriptEvent, TurnId};

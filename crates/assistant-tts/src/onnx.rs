@@ -1,0 +1,180 @@
+//! ONNX Runtime, loaded once per process.
+//!
+//! `ort` is built with `load-dynamic`: it opens `libonnxruntime.so` at run
+//! time. The daemon passes the path of the runtime that sherpa-onnx already
+//! loaded (the one from the same `sherpa-onnx-core` wheel), so the dynamic
+//! loader hands back the same library and the process holds a single ONNX
+//! Runtime. [`init`] enforces that: a second call with another file is an
+//! error, not a second runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ort::session::Session;
+
+use crate::TtsError;
+
+/// The loaded runtime.
+#[derive(Debug)]
+pub struct Runtime {
+    library: PathBuf,
+    minor_version: u32,
+    environment: ort::environment::Environment,
+}
+
+impl Runtime {
+    /// The library file it was loaded from.
+    #[must_use]
+    pub fn library(&self) -> &Path {
+        &self.library
+    }
+
+    /// The runtime's version as `1.<minor>` (the library reports it; `ort`
+    /// needs API 28, i.e. 1.28 or later).
+    #[must_use]
+    pub fn version(&self) -> String {
+        format!("1.{}", self.minor_version)
+    }
+
+    /// ONNX Runtime's build description (version, commit, flags).
+    #[must_use]
+    pub fn build_info(&self) -> &'static str {
+        ort::info()
+    }
+}
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+static INIT: Mutex<()> = Mutex::new(());
+
+/// Loads ONNX Runtime from `library` (once per process) and returns it.
+///
+/// # Errors
+/// [`TtsError::RuntimeLoad`] if the file cannot be loaded or is not an ONNX
+/// Runtime this build supports (API 28, i.e. 1.28 or later);
+/// [`TtsError::RuntimeMismatch`] if a different file was loaded before.
+pub fn init(library: &Path) -> Result<&'static Runtime, TtsError> {
+    let _guard = INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let requested = library.canonicalize().map_err(|e| TtsError::RuntimeLoad {
+        path: library.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    if let Some(runtime) = RUNTIME.get() {
+        if runtime.library != requested {
+            return Err(TtsError::RuntimeMismatch {
+                loaded: runtime.library.clone(),
+                requested,
+            });
+        }
+        return Ok(runtime);
+    }
+    let load_error = |reason: String| TtsError::RuntimeLoad {
+        path: requested.clone(),
+        reason,
+    };
+    let minor_version = ort::util::probe(&requested)
+        .ok_or_else(|| load_error("not an ONNX Runtime 1.x library".into()))?;
+    if minor_version < 28 {
+        return Err(load_error(format!(
+            "it is ONNX Runtime 1.{minor_version}; assistantd needs 1.28 or later"
+        )));
+    }
+    let environment = ort::init_from(&requested)
+        .map_err(|e| load_error(e.to_string()))?
+        .with_name("assistantd")
+        .build()
+        .map_err(|e| load_error(e.to_string()))?;
+    Ok(RUNTIME.get_or_init(|| Runtime {
+        library: requested,
+        minor_version,
+        environment,
+    }))
+}
+
+/// The runtime, if [`init`] succeeded.
+#[must_use]
+pub fn runtime() -> Option<&'static Runtime> {
+    RUNTIME.get()
+}
+
+/// One input or output of a model, as ONNX Runtime reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port {
+    /// Its name in the graph.
+    pub name: String,
+    /// Element type and shape, e.g. `Tensor<i64>(1, -1)`.
+    pub kind: String,
+}
+
+/// An ONNX model opened for inference.
+#[derive(Debug)]
+pub struct Model {
+    path: PathBuf,
+    session: Session,
+}
+
+impl Model {
+    /// Opens `path` with `threads` intra-op threads.
+    ///
+    /// # Errors
+    /// [`TtsError::RuntimeNotLoaded`] before [`init`]; [`TtsError::Model`] if
+    /// the file is missing or ONNX Runtime rejects it.
+    pub fn open(path: &Path, threads: usize) -> Result<Self, TtsError> {
+        let runtime = runtime().ok_or(TtsError::RuntimeNotLoaded)?;
+        let model_error = |reason: String| TtsError::Model {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(model_error("no such file".into()));
+        }
+        let session = Session::builder(&runtime.environment)
+            .map_err(|e| model_error(e.to_string()))?
+            .with_intra_threads(threads.max(1))
+            .map_err(|e| model_error(e.to_string()))?
+            .commit_from_file(path)
+            .map_err(|e| model_error(e.to_string()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            session,
+        })
+    }
+
+    /// The model file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The graph's inputs.
+    #[must_use]
+    pub fn inputs(&self) -> Vec<Port> {
+        self.session
+            .inputs()
+            .iter()
+            .map(|o| Port {
+                name: o.name().to_owned(),
+                kind: o.dtype().to_string(),
+            })
+            .collect()
+    }
+
+    /// The graph's outputs.
+    #[must_use]
+    pub fn outputs(&self) -> Vec<Port> {
+        self.session
+            .outputs()
+            .iter()
+            .map(|o| Port {
+                name: o.name().to_owned(),
+                kind: o.dtype().to_string(),
+            })
+            .collect()
+    }
+
+    /// The session, for running inference.
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+}

@@ -1,0 +1,93 @@
+//! The assistantd engine. Users run it through the `assistantd` launcher,
+//! which checks the native libraries first.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// A local, always-on voice assistant: listens, thinks and speaks on your machine.
+#[derive(Debug, Parser)]
+#[command(name = "assistantd", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the native stack: sherpa-onnx, ONNX Runtime and espeak-ng, for real.
+    Doctor {
+        /// A Silero VAD model to load through both sherpa-onnx and ONNX Runtime.
+        #[arg(long)]
+        vad_model: Option<PathBuf>,
+        /// A 16 kHz WAV file to run the VAD over (needs --vad-model).
+        #[arg(long, requires = "vad_model")]
+        wav: Option<PathBuf>,
+        /// The espeak-ng voice to phonemize with.
+        #[arg(long, default_value = "en-us")]
+        espeak_voice: String,
+        /// The sentence to phonemize.
+        #[arg(long, default_value = "Hello, I am your local assistant.")]
+        sentence: String,
+        /// Print one JSON object per check instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ASSISTANTD_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("assistantd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)] // the command's output is its product
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Doctor {
+            vad_model,
+            wav,
+            espeak_voice,
+            sentence,
+            json,
+        } => {
+            let checks = assistantd::doctor::run(&assistantd::doctor::DoctorOptions {
+                vad_model,
+                wav,
+                espeak_voice,
+                sentence,
+            });
+            for c in &checks {
+                if json {
+                    println!("{}", serde_json::to_string(c)?);
+                } else {
+                    println!(
+                        "{:<18} {:<4} {:>8.1} ms  {}",
+                        c.name,
+                        if c.ok { "ok" } else { "FAIL" },
+                        c.millis,
+                        c.detail
+                    );
+                }
+            }
+            Ok(if checks.iter().all(|c| c.ok) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! `assistantd doctor`: proves the native stack works on this machine.
+//!
+//! It crosses every native boundary the daemon depends on (sherpa-onnx,
+//! ONNX Runtime through `ort`, espeak-ng) and, given a Silero VAD model and a
+//! WAV file, runs real inference through both engines. Each check reports
+//! what it found or the error that names the fix.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+/// What to check beyond the libraries themselves.
+#[derive(Clone, Debug, Default)]
+pub struct DoctorOptions {
+    /// A Silero VAD model (v4 or v5) to load through sherpa-onnx and ort.
+    pub vad_model: Option<PathBuf>,
+    /// A WAV file to run the VAD over.
+    pub wav: Option<PathBuf>,
+    /// The espeak-ng voice to phonemize with.
+    pub espeak_voice: String,
+    /// The sentence to phonemize.
+    pub sentence: String,
+}
+
+/// The outcome of one check.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// Whether it worked.
+    pub ok: bool,
+    /// What was found, or the error.
+    pub detail: String,
+    /// How long it took, in milliseconds.
+    pub millis: f64,
+}
+
+/// Runs every check, in order; later checks still run when one fails.
+#[must_use]
+pub fn run(options: &DoctorOptions) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let mut check = |name: &str, f: &mut dyn FnMut() -> Result<String, String>| {
+        let start = Instant::now();
+        let result = f();
+        checks.push(Check {
+            name: name.to_owned(),
+            ok: result.is_ok(),
+            detail: result.unwrap_or_else(|e| e),
+            millis: start.elapsed().as_secs_f64() * 1e3,
+        });
+    };
+
+    check("sherpa-onnx", &mut || {
+        Ok(format!(
+            "C API {} (built with ONNX Runtime {})",
+            assistant_asr::library_version(),
+            assistant_asr::onnxruntime_version()
+        ))
+    });
+    check("onnxruntime", &mut || {
+        let runtime = crate::native::init_onnxruntime().map_err(|e| e.to_string())?;
+        let loaded = crate::native::loaded_onnxruntimes();
+        Ok(format!(
+            "ort uses {} ({} ONNX Runtime mapped in this process); {}",
+            runtime.library().display(),
+            loaded.len(),
+            first_line(runtime.build_info())
+        ))
+    });
+    check("espeak-ng", &mut || {
+        let mut espeak = assistant_tts::espeak::Espeak::lock().map_err(|e| e.to_string())?;
+        espeak
+            .set_voice(&options.espeak_voice)
+            .map_err(|e| e.to_string())?;
+        let clauses = espeak
+            .clauses(&options.sentence)
+            .map_err(|e| e.to_string())?;
+        let ipa: Vec<String> = clauses.into_iter().map(|c| c.phonemes).collect();
+        Ok(format!(
+            "espeak-ng {} [{}]: {:?} -> {}",
+            espeak.version(),
+            options.espeak_voice,
+            options.sentence,
+            ipa.join(" | ")
+        ))
+    });
+    if let Some(model) = &options.vad_model {
+        check("vad (sherpa-onnx)", &mut || {
+            vad_with_sherpa(model, options.wav.as_deref())
+        });
+        check("vad (ort)", &mut || vad_model_with_ort(model));
+    }
+    checks
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+fn vad_with_sherpa(model: &Path, wav: Option<&Path>) -> Result<String, String> {
+    let mut vad = assistant_asr::Vad::new(&assistant_asr::VadConfig::new(model))
+        .map_err(|e| e.to_string())?;
+    let Some(wav) = wav else {
+        return Ok(format!("loaded {}", model.display()));
+    };
+    let pcm = assistant_audio::wav::read(wav)
+        .map_err(|e| e.to_string())?
+        .into_mono();
+    if pcm.sample_rate != assistant_core::audio::ASR_SAMPLE_RATE {
+        return Err(format!(
+            "{} is {} Hz; the VAD check needs 16 kHz audio",
+            wav.display(),
+            pcm.sample_rate
+        ));
+    }
+    let mut segments = Vec::new();
+    for frame in pcm
+        .samples
+        .chunks(assistant_core::audio::frame_samples(pcm.sample_rate))
+    {
+        segments.extend(vad.accept(frame));
+    }
+    segments.extend(vad.finish());
+    let speech: usize = segments.iter().map(|s| s.samples.len()).sum();
+    Ok(format!(
+        "{} speech segment(s), {:.2} s of speech in {:.2} s of {}",
+        segments.len(),
+        speech as f64 / 16_000.0,
+        pcm.samples.len() as f64 / 16_000.0,
+        wav.display()
+    ))
+}
+
+fn vad_model_with_ort(model: &Path) -> Result<String, String> {
+    crate::native::init_onnxruntime().map_err(|e| e.to_string())?;
+    let session = assistant_tts::onnx::Model::open(model, 1).map_err(|e| e.to_string())?;
+    let ports = |ports: Vec<assistant_tts::onnx::Port>| {
+        ports
+            .into_iter()
+            .map(|p| format!("{}: {}", p.name, p.kind))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Ok(format!(
+        "inputs [{}], outputs [{}]",
+        ports(session.inputs()),
+        ports(session.outputs())
+    ))
+}

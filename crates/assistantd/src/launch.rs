@@ -1,0 +1,164 @@
+//! Finds the native libraries and execs the engine. Std and libc only: this
+//! file must not pull in any crate that links a native library.
+
+use std::convert::Infallible;
+use std::ffi::{CStr, CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Exit status when the native libraries or the engine cannot be found.
+pub const EXIT_NATIVE: u8 = 127;
+
+/// The libraries the engine's loader needs, in load order.
+const LIBRARIES: [&str; 2] = ["libonnxruntime.so", "libsherpa-onnx-c-api.so"];
+
+/// Where the libraries were at build time (SHERPA_ONNX_LIB_DIR from
+/// .cargo/config.toml): the engine's RUNPATH names this folder first.
+const BUILD_LIB_DIR: Option<&str> = option_env!("SHERPA_ONNX_LIB_DIR");
+
+/// Set to a folder to load the libraries from there instead (passed to the
+/// engine as LD_LIBRARY_PATH).
+const OVERRIDE_VAR: &str = "ASSISTANTD_LIB_DIR";
+
+/// Checks the libraries, then execs the engine; returns only on failure.
+pub fn run() -> Result<Infallible, String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot locate its own executable: {e}"))?;
+    let exe_dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    let engine = exe_dir.join("assistantd-engine");
+    if !engine.is_file() {
+        return Err(format!(
+            "the engine {} is missing; build it with `cargo build --release -p assistantd` \
+             (it builds both binaries) or install both with `cargo install --path crates/assistantd`",
+            engine.display()
+        ));
+    }
+    let override_dir = std::env::var_os(OVERRIDE_VAR)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let candidates: Vec<PathBuf> = match &override_dir {
+        Some(dir) => vec![dir.clone()],
+        None => BUILD_LIB_DIR
+            .map(PathBuf::from)
+            .into_iter()
+            .chain([exe_dir])
+            .collect(),
+    };
+    check_libraries(&candidates)?;
+
+    let mut command = Command::new(&engine);
+    command.arg0("assistantd").args(std::env::args_os().skip(1));
+    if let Some(dir) = override_dir {
+        let mut paths = OsString::from(dir.as_os_str());
+        if let Some(old) = std::env::var_os("LD_LIBRARY_PATH").filter(|v| !v.is_empty()) {
+            paths.push(":");
+            paths.push(old);
+        }
+        command.env("LD_LIBRARY_PATH", paths);
+    }
+    let err = command.exec();
+    Err(format!("cannot run the engine {}: {err}", engine.display()))
+}
+
+/// Succeeds if one candidate folder holds every library and they load.
+fn check_libraries(candidates: &[PathBuf]) -> Result<PathBuf, String> {
+    let mut problems = Vec::new();
+    for dir in candidates {
+        let missing: Vec<&str> = LIBRARIES
+            .iter()
+            .copied()
+            .filter(|lib| !dir.join(lib).is_file())
+            .collect();
+        if !missing.is_empty() {
+            problems.push(format!("{} lacks {}", dir.display(), missing.join(" and ")));
+            continue;
+        }
+        // The C API finds the runtime through its own RUNPATH ($ORIGIN).
+        match try_load(&dir.join(LIBRARIES[1])) {
+            Ok(()) => return Ok(dir.clone()),
+            Err(why) => problems.push(format!(
+                "{} does not load: {why}",
+                dir.join(LIBRARIES[1]).display()
+            )),
+        }
+    }
+    Err(format!(
+        "the native speech libraries are not installed ({}).\n  \
+         From the source checkout, run scripts/bootstrap: it installs libsherpa-onnx-c-api.so and \
+         libonnxruntime.so (PyPI wheel sherpa-onnx-core, sha256-pinned) into .native/.\n  \
+         Elsewhere, put both files beside the assistantd binary, or point {OVERRIDE_VAR} at the folder holding them.",
+        problems.join("; ")
+    ))
+}
+
+fn try_load(path: &Path) -> Result<(), String> {
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| "path contains a NUL byte".to_owned())?;
+    // SAFETY: `c_path` is a valid NUL-terminated string for the call; RTLD_LAZY
+    // defers symbol binding, so loading runs only the libraries' initializers.
+    let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL) };
+    if handle.is_null() {
+        // SAFETY: dlerror returns a thread-local NUL-terminated message or null.
+        let message = unsafe { libc::dlerror() };
+        return Err(if message.is_null() {
+            "unknown loader error".to_owned()
+        } else {
+            // SAFETY: non-null, NUL-terminated, valid until the next dl* call.
+            unsafe { CStr::from_ptr(message) }
+                .to_string_lossy()
+                .into_owned()
+        });
+    }
+    // The handle stays open: the engine replaces this process image anyway.
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_every_folder_and_what_it_lacks() {
+        let dir = std::env::temp_dir().join(format!("assistantd-launch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tempdir");
+        std::fs::write(dir.join("libonnxruntime.so"), b"").expect("write");
+        let err =
+            check_libraries(&[dir.clone(), PathBuf::from("/nonexistent")]).expect_err("incomplete");
+        assert!(
+            err.contains(&format!("{} lacks libsherpa-onnx-c-api.so", dir.display())),
+            "{err}"
+        );
+        assert!(
+            err.contains("/nonexistent lacks libonnxruntime.so and libsherpa-onnx-c-api.so"),
+            "{err}"
+        );
+        assert!(err.contains("scripts/bootstrap"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_damaged_library_reports_the_loader_error() {
+        let dir =
+            std::env::temp_dir().join(format!("assistantd-launch-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tempdir");
+        for lib in LIBRARIES {
+            std::fs::write(dir.join(lib), b"not an ELF file").expect("write");
+        }
+        let err = check_libraries(std::slice::from_ref(&dir)).expect_err("damaged");
+        assert!(err.contains("does not load"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_installed_libraries_load() {
+        let Some(dir) = BUILD_LIB_DIR else {
+            panic!("SHERPA_ONNX_LIB_DIR was not set at build time; .cargo/config.toml sets it");
+        };
+        assert_eq!(
+            check_libraries(&[PathBuf::from(dir)]),
+            Ok(PathBuf::from(dir))
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! The assistantd daemon: the one crate that wires the stages together.
+//!
+//! The stage crates (`assistant-asr`, `assistant-llm`, `assistant-tts`,
+//! `assistant-trace`, `assistant-audio`) never depend on each other; this
+//! crate connects them with bounded channels, reads configuration files and
+//! the environment, owns process-wide native set-up ([`native`]) and
+//! implements the command line. The `assistantd` binary is a launcher that
+//! checks the native libraries before running `assistantd-engine`.
+
+pub mod doctor;
+pub mod native;

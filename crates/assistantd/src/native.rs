@@ -1,0 +1,143 @@
+//! Process-wide native set-up: one ONNX Runtime for the whole process.
+//!
+//! sherpa-onnx's C API is linked at build time and pulls in
+//! `libonnxruntime.so` when the process starts. `ort` (used for Piper voices)
+//! loads ONNX Runtime at run time from a path. [`init_onnxruntime`] finds the
+//! runtime the dynamic loader already mapped and hands exactly that file to
+//! `ort`, so both engines share one runtime (one thread pool configuration,
+//! one set of kernels, one copy in memory).
+
+use std::ffi::CStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// File name (soname) of the ONNX Runtime library in the sherpa-onnx wheel.
+pub const ONNXRUNTIME_SONAME: &str = "libonnxruntime.so";
+
+/// Failure to set up the native runtime.
+#[derive(Debug, Error)]
+pub enum NativeError {
+    /// No ONNX Runtime is mapped and none was found beside the binary.
+    #[error("no {ONNXRUNTIME_SONAME} is loaded or beside {exe}; run scripts/bootstrap")]
+    NoRuntime {
+        /// The running executable.
+        exe: PathBuf,
+    },
+    /// More than one ONNX Runtime file is mapped into the process.
+    #[error("{} copies of ONNX Runtime are loaded ({}); the process must use one", paths.len(), paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    TwoRuntimes {
+        /// The mapped files.
+        paths: Vec<PathBuf>,
+    },
+    /// `ort` could not use the runtime.
+    #[error(transparent)]
+    Ort(#[from] assistant_tts::TtsError),
+}
+
+/// Every shared object mapped into this process, in load order.
+#[must_use]
+pub fn loaded_objects() -> Vec<PathBuf> {
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info pointer for the duration
+        // of the callback, and `data` is the `&mut Vec` we passed in below.
+        let (info, out) = unsafe { (&*info, &mut *data.cast::<Vec<PathBuf>>()) };
+        if !info.dlpi_name.is_null() {
+            // SAFETY: dlpi_name is a NUL-terminated string owned by the loader.
+            let name = unsafe { CStr::from_ptr(info.dlpi_name) };
+            if !name.is_empty() {
+                out.push(PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes())));
+            }
+        }
+        0
+    }
+    let mut out: Vec<PathBuf> = Vec::new();
+    // SAFETY: `visit` matches the callback signature, only reads loader data
+    // during the call, and `out` outlives dl_iterate_phdr.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&raw mut out).cast()) };
+    out
+}
+
+/// The distinct ONNX Runtime files mapped into this process.
+#[must_use]
+pub fn loaded_onnxruntimes() -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = loaded_objects()
+        .into_iter()
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                n.as_encoded_bytes()
+                    .starts_with(ONNXRUNTIME_SONAME.as_bytes())
+            })
+        })
+        .map(|p| p.canonicalize().unwrap_or(p))
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// Points `ort` at the ONNX Runtime sherpa-onnx loaded, once per process.
+///
+/// # Errors
+/// [`NativeError`] if no runtime can be found, two are mapped, or `ort`
+/// cannot use it.
+pub fn init_onnxruntime() -> Result<&'static assistant_tts::onnx::Runtime, NativeError> {
+    // Referencing the sherpa-onnx C API guarantees it (and the runtime it
+    // needs) is linked and mapped, whatever else this binary uses.
+    let _ = assistant_asr::library_version();
+    let path = match loaded_onnxruntimes().as_slice() {
+        [one] => one.clone(),
+        [] => beside_executable()?,
+        many => {
+            return Err(NativeError::TwoRuntimes {
+                paths: many.to_vec(),
+            });
+        }
+    };
+    let runtime = assistant_tts::onnx::init(&path)?;
+    match loaded_onnxruntimes().as_slice() {
+        [_] => Ok(runtime),
+        many => Err(NativeError::TwoRuntimes {
+            paths: many.to_vec(),
+        }),
+    }
+}
+
+fn beside_executable() -> Result<PathBuf, NativeError> {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let candidate = exe
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(ONNXRUNTIME_SONAME);
+    if candidate.is_file() {
+        Ok(candidate)
+    } else {
+        Err(NativeError::NoRuntime { exe })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_process_maps_libc_and_sherpa_onnx() {
+        let _ = assistant_asr::library_version();
+        let objects = loaded_objects();
+        let names: Vec<String> = objects
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        assert!(names.iter().any(|n| n.starts_with("libc.so")), "{names:?}");
+        assert!(
+            names.iter().any(|n| n == "libsherpa-onnx-c-api.so"),
+            "{names:?}"
+        );
+        assert_eq!(loaded_onnxruntimes().len(), 1, "{objects:?}");
+    }
+}
