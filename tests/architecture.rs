@@ -70,10 +70,7 @@ pub fn violations(graph: &Graph) -> Vec<String> {
         if EXEMPT.contains(&package) {
             continue;
         }
-        let internal = deps
-            .iter()
-            .map(String::as_str)
-            .filter(|d| members.contains(d));
+        let internal = deps.iter().map(String::as_str).filter(|d| members.contains(d));
         for dep in internal {
             let allowed = match package {
                 CORE => false,
@@ -96,9 +93,7 @@ pub fn violations(graph: &Graph) -> Vec<String> {
         }
         for (external, owner) in OWNED {
             if package != owner && deps.iter().any(|d| d == external) {
-                out.push(format!(
-                    "{package} depends on {external}: only {owner} may use it"
-                ));
+                out.push(format!("{package} depends on {external}: only {owner} may use it"));
             }
         }
     }
@@ -114,7 +109,9 @@ pub fn violations(graph: &Graph) -> Vec<String> {
             || [CORE, DAEMON].contains(&package.as_str())
             || EXEMPT.contains(&package.as_str());
         if !known {
-            out.push(format!("{package} is not in the code map; add it to tests/architecture.rs and ARCHITECTURE.md"));
+            out.push(format!(
+                "{package} is not in the code map; add it to tests/architecture.rs and ARCHITECTURE.md"
+            ));
         }
     }
     out

@@ -1,6 +1,8 @@
 //! Finds the system libespeak-ng (linked by `#[link]` in src/espeak.rs) (Debian: libespeak-ng-dev), with a message
 //! that says how to install it when it is absent.
 
+#![allow(clippy::print_stdout)] // a build script talks to cargo on stdout
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let found = std::process::Command::new("pkg-config")

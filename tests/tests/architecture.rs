@@ -5,8 +5,7 @@ use assistant_tests::architecture::{self, Graph};
 use assistant_tests::workspace_root;
 
 fn graph() -> Graph {
-    architecture::workspace_graph(&workspace_root().join("Cargo.toml"))
-        .expect("cargo metadata runs")
+    architecture::workspace_graph(&workspace_root().join("Cargo.toml")).expect("cargo metadata runs")
 }
 
 #[test]
@@ -14,11 +13,7 @@ fn the_workspace_keeps_the_dependency_rules() {
     let g = graph();
     assert!(g.len() >= 8, "expected every crate, got {:?}", g.keys());
     let broken = architecture::violations(&g);
-    assert!(
-        broken.is_empty(),
-        "dependency rules broken:\n{}",
-        broken.join("\n")
-    );
+    assert!(broken.is_empty(), "dependency rules broken:\n{}", broken.join("\n"));
 }
 
 #[test]
@@ -53,22 +48,15 @@ fn the_vocabulary_crate_importing_a_stage_is_caught() {
 #[test]
 fn engines_stay_with_their_owner_crate() {
     let mut g = graph();
-    g.get_mut("assistant-trace")
-        .expect("trace crate")
-        .push("ort".into());
-    g.get_mut("assistant-tts")
-        .expect("tts crate")
-        .push("reqwest".into());
+    g.get_mut("assistant-trace").expect("trace crate").push("ort".into());
+    g.get_mut("assistant-tts").expect("tts crate").push("reqwest".into());
     let broken = architecture::violations(&g);
     assert!(
-        broken
-            .contains(&"assistant-trace depends on ort: only assistant-tts may use it".to_owned()),
+        broken.contains(&"assistant-trace depends on ort: only assistant-tts may use it".to_owned()),
         "{broken:?}"
     );
     assert!(
-        broken.contains(
-            &"assistant-tts depends on reqwest: only assistant-llm may use it".to_owned()
-        ),
+        broken.contains(&"assistant-tts depends on reqwest: only assistant-llm may use it".to_owned()),
         "{broken:?}"
     );
 }
@@ -88,8 +76,7 @@ fn an_unmapped_crate_is_caught() {
 
 #[test]
 fn architecture_md_maps_every_crate() {
-    let doc = std::fs::read_to_string(workspace_root().join("ARCHITECTURE.md"))
-        .expect("ARCHITECTURE.md exists");
+    let doc = std::fs::read_to_string(workspace_root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md exists");
     for package in graph().keys() {
         assert!(
             doc.contains(&format!("`{package}`")),

@@ -9,8 +9,7 @@ use std::path::Path;
 use assistant_tests::shared_data;
 
 fn ljspeech(data: &Path, id: &str) -> Vec<f32> {
-    let pcm = assistant_audio::wav::read(data.join(format!("ljspeech/wavs/{id}.wav")))
-        .expect("LJ Speech WAV reads");
+    let pcm = assistant_audio::wav::read(data.join(format!("ljspeech/wavs/{id}.wav"))).expect("LJ Speech WAV reads");
     assert_eq!(
         (pcm.sample_rate, pcm.channels),
         (16_000, 1),
@@ -31,8 +30,8 @@ fn sherpa_onnx_detects_speech_and_silence_with_silero_vad() {
     };
     for version in ["v4", "v5"] {
         let model = data.join(format!("silero-vad/{version}/silero_vad.onnx"));
-        let mut vad = assistant_asr::Vad::new(&assistant_asr::VadConfig::new(&model))
-            .expect("sherpa-onnx loads Silero VAD");
+        let mut vad =
+            assistant_asr::Vad::new(&assistant_asr::VadConfig::new(&model)).expect("sherpa-onnx loads Silero VAD");
 
         let silence = vec![0.0_f32; 16_000 * 2];
         let mut segments = vad.accept(&silence);
@@ -53,10 +52,7 @@ fn sherpa_onnx_detects_speech_and_silence_with_silero_vad() {
         }
         segments.extend(vad.finish());
         let voiced: usize = segments.iter().map(|s| s.samples.len()).sum();
-        assert!(
-            !segments.is_empty(),
-            "{version}: no speech found in LJ001-0001"
-        );
+        assert!(!segments.is_empty(), "{version}: no speech found in LJ001-0001");
         assert!(
             voiced as f64 > 0.6 * speech.len() as f64 && voiced <= padded.len(),
             "{version}: {voiced} voiced samples of {} spoken",
@@ -72,8 +68,7 @@ fn sherpa_onnx_detects_speech_and_silence_with_silero_vad() {
 
 #[test]
 fn ort_runs_silero_v5_on_the_runtime_sherpa_onnx_loaded() {
-    let runtime =
-        assistantd::native::init_onnxruntime().expect("ort loads the wheel's ONNX Runtime");
+    let runtime = assistantd::native::init_onnxruntime().expect("ort loads the wheel's ONNX Runtime");
     let loaded = assistantd::native::loaded_onnxruntimes();
     assert_eq!(
         loaded,
@@ -92,14 +87,9 @@ fn ort_runs_silero_v5_on_the_runtime_sherpa_onnx_loaded() {
         return;
     };
     let mut model =
-        assistant_tts::onnx::Model::open(&data.join("silero-vad/v5/silero_vad.onnx"), 1)
-            .expect("ort opens Silero v5");
+        assistant_tts::onnx::Model::open(&data.join("silero-vad/v5/silero_vad.onnx"), 1).expect("ort opens Silero v5");
     let inputs: Vec<String> = model.inputs().into_iter().map(|p| p.name).collect();
-    assert_eq!(
-        inputs,
-        ["input", "state", "sr"],
-        "MANIFEST.md's contract for v5"
-    );
+    assert_eq!(inputs, ["input", "state", "sr"], "MANIFEST.md's contract for v5");
 
     let speech = ljspeech(&data, "LJ001-0002");
     let probabilities = |samples: &[f32], model: &mut assistant_tts::onnx::Model| -> Vec<f32> {
@@ -117,13 +107,9 @@ fn ort_runs_silero_v5_on_the_runtime_sherpa_onnx_loaded() {
                     "sr" => ort::value::Tensor::from_array(([1_usize], vec![16_000_i64])).expect("sr tensor"),
                 ])
                 .expect("silero v5 runs");
-            let (_, p) = outputs["output"]
-                .try_extract_tensor::<f32>()
-                .expect("output");
+            let (_, p) = outputs["output"].try_extract_tensor::<f32>().expect("output");
             out.push(p[0]);
-            let (_, s) = outputs["stateN"]
-                .try_extract_tensor::<f32>()
-                .expect("stateN");
+            let (_, s) = outputs["stateN"].try_extract_tensor::<f32>().expect("stateN");
             state.copy_from_slice(s);
             context.copy_from_slice(&window[512 - 64..]);
         }
@@ -156,8 +142,5 @@ fn espeak_ng_phonemizes_like_piper_expects() {
         .clauses("The quick brown fox jumps over the lazy dog.")
         .expect("phonemize");
     let ipa: Vec<&str> = clauses.iter().map(|c| c.phonemes.as_str()).collect();
-    assert_eq!(
-        ipa,
-        ["ðə kwˈɪk bɹˈaʊn fˈɑːks dʒˈʌmps ˌoʊvɚ ðə lˈeɪzi dˈɑːɡ"]
-    );
+    assert_eq!(ipa, ["ðə kwˈɪk bɹˈaʊn fˈɑːks dʒˈʌmps ˌoʊvɚ ðə lˈeɪzi dˈɑːɡ"]);
 }

@@ -4,7 +4,7 @@
 //! the sherpa-onnx C library (through the official `sherpa-onnx` crate,
 //! linked against the shared `libsherpa-onnx-c-api.so` that
 //! `scripts/bootstrap` installs), and keeps every call to it in
-//! [`sherpa`], where failures to create native objects become errors that
+//! one module, `sherpa`, where failures to create native objects become errors that
 //! name the file or setting at fault.
 //!
 //! Today it provides the Silero voice-activity detector ([`Vad`]), which

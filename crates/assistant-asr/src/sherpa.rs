@@ -58,10 +58,7 @@ impl VadConfig {
     fn validate(&self) -> Result<(), AsrError> {
         let invalid = |field, reason: String| Err(AsrError::InvalidConfig { field, reason });
         if !(0.0..1.0).contains(&self.threshold) {
-            return invalid(
-                "vad.threshold",
-                format!("{} is not in [0, 1)", self.threshold),
-            );
+            return invalid("vad.threshold", format!("{} is not in [0, 1)", self.threshold));
         }
         for (field, v) in [
             ("vad.min_silence_s", self.min_silence_s),
@@ -73,10 +70,7 @@ impl VadConfig {
             }
         }
         if self.num_threads < 1 {
-            return invalid(
-                "vad.num_threads",
-                format!("{} is less than 1", self.num_threads),
-            );
+            return invalid("vad.num_threads", format!("{} is less than 1", self.num_threads));
         }
         Ok(())
     }
@@ -131,13 +125,12 @@ impl Vad {
             debug: false,
             ..Default::default()
         };
-        let inner = sherpa_onnx::VoiceActivityDetector::create(&native, 30.0).ok_or_else(|| {
-            AsrError::CreateFailed {
+        let inner =
+            sherpa_onnx::VoiceActivityDetector::create(&native, 30.0).ok_or_else(|| AsrError::CreateFailed {
                 what: "Silero voice-activity detector",
                 path: model.clone(),
                 hint: "the file is not a Silero VAD ONNX model or is damaged; check it with `assistantd models verify`",
-            }
-        })?;
+            })?;
         Ok(Self { inner, model })
     }
 
@@ -195,12 +188,7 @@ mod tests {
         assert!(e.to_string().contains("vad.threshold"), "{e}");
         let mut c = VadConfig::new("/x");
         c.min_silence_s = f32::NAN;
-        assert!(
-            c.validate()
-                .expect_err("nan")
-                .to_string()
-                .contains("vad.min_silence_s")
-        );
+        assert!(c.validate().expect_err("nan").to_string().contains("vad.min_silence_s"));
         let mut c = VadConfig::new("/x");
         c.num_threads = 0;
         assert!(
@@ -215,10 +203,7 @@ mod tests {
     fn a_missing_model_is_named_before_sherpa_sees_it() {
         let err = Vad::new(&VadConfig::new("/nonexistent/silero_vad.onnx")).expect_err("missing");
         assert!(matches!(err, AsrError::ModelMissing { .. }), "{err:?}");
-        assert!(
-            err.to_string().contains("/nonexistent/silero_vad.onnx"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("/nonexistent/silero_vad.onnx"), "{err}");
     }
 
     #[test]

@@ -125,12 +125,7 @@ mod tests {
         w.finalize().expect("finalize wav");
     }
 
-    fn spec(
-        channels: u16,
-        sample_rate: u32,
-        bits: u16,
-        format: hound::SampleFormat,
-    ) -> hound::WavSpec {
+    fn spec(channels: u16, sample_rate: u32, bits: u16, format: hound::SampleFormat) -> hound::WavSpec {
         hound::WavSpec {
             channels,
             sample_rate,

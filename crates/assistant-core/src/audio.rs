@@ -66,13 +66,7 @@ mod tests {
 
     #[test]
     fn frame_sizes_follow_the_rate() {
-        for (rate, samples) in [
-            (16_000, 320),
-            (8_000, 160),
-            (44_100, 882),
-            (48_000, 960),
-            (22_050, 441),
-        ] {
+        for (rate, samples) in [(16_000, 320), (8_000, 160), (44_100, 882), (48_000, 960), (22_050, 441)] {
             assert_eq!(frame_samples(rate), samples, "rate {rate}");
         }
     }

@@ -19,9 +19,7 @@ impl Clock {
     /// A clock whose epoch is now.
     #[must_use]
     pub fn start() -> Self {
-        Self {
-            epoch: Instant::now(),
-        }
+        Self { epoch: Instant::now() }
     }
 
     /// The time elapsed since the epoch.
@@ -40,9 +38,7 @@ impl Clock {
 }
 
 /// A point on the pipeline clock, in nanoseconds since its epoch.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(u64);
 
@@ -83,10 +79,7 @@ impl Timestamp {
     /// This timestamp moved later by `by` (saturating).
     #[must_use]
     pub fn plus(self, by: Duration) -> Self {
-        Self(
-            self.0
-                .saturating_add(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX)),
-        )
+        Self(self.0.saturating_add(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX)))
     }
 }
 

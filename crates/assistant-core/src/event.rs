@@ -8,9 +8,7 @@ use crate::Timestamp;
 ///
 /// Every message carries its turn so a stage can drop what belongs to a turn
 /// that barge-in has cancelled.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TurnId(pub u64);
 
@@ -66,9 +64,7 @@ impl TranscriptEvent {
     #[must_use]
     pub fn turn(&self) -> TurnId {
         match self {
-            Self::SpeechStarted { turn, .. }
-            | Self::Partial { turn, .. }
-            | Self::Final { turn, .. } => *turn,
+            Self::SpeechStarted { turn, .. } | Self::Partial { turn, .. } | Self::Final { turn, .. } => *turn,
         }
     }
 }
@@ -113,11 +109,10 @@ mod tests {
         assert_eq!(json["event"], "final");
         assert_eq!(json["turn"], 3);
         assert_eq!(json["speech_end_at"], 10);
-        let back: TranscriptEvent =
-            serde_json::from_value(json).unwrap_or(TranscriptEvent::SpeechStarted {
-                turn: TurnId(0),
-                at: Timestamp::ZERO,
-            });
+        let back: TranscriptEvent = serde_json::from_value(json).unwrap_or(TranscriptEvent::SpeechStarted {
+            turn: TurnId(0),
+            at: Timestamp::ZERO,
+        });
         assert_eq!(back, final_event);
         assert_eq!(back.turn(), TurnId(3));
     }

@@ -6,9 +6,7 @@ use thiserror::Error;
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum FramingError {
     /// One line grew past the configured limit without a line ending.
-    #[error(
-        "a streamed line exceeded {limit} bytes without a line ending; the server is not sending NDJSON or SSE"
-    )]
+    #[error("a streamed line exceeded {limit} bytes without a line ending; the server is not sending NDJSON or SSE")]
     LineTooLong {
         /// The limit in bytes.
         limit: usize,
@@ -47,11 +45,7 @@ impl LineFramer {
     /// # Errors
     /// [`FramingError`] if a line is too long or not UTF-8; the framer then
     /// discards the offending line and can be fed again.
-    pub fn push(
-        &mut self,
-        mut chunk: &[u8],
-        mut on_line: impl FnMut(&str),
-    ) -> Result<(), FramingError> {
+    pub fn push(&mut self, mut chunk: &[u8], mut on_line: impl FnMut(&str)) -> Result<(), FramingError> {
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -118,9 +112,7 @@ mod tests {
         let mut framer = LineFramer::new(1 << 20);
         let mut lines = Vec::new();
         for chunk in chunks {
-            framer
-                .push(chunk, |l| lines.push(l.to_owned()))
-                .expect("push");
+            framer.push(chunk, |l| lines.push(l.to_owned())).expect("push");
         }
         framer.finish(|l| lines.push(l.to_owned())).expect("finish");
         lines
@@ -140,11 +132,7 @@ mod tests {
         assert_eq!(frame(&[bytes]), expected);
         // Split at every byte boundary, including inside `é`, `ü` and `\r\n`.
         for cut in 0..=bytes.len() {
-            assert_eq!(
-                frame(&[&bytes[..cut], &bytes[cut..]]),
-                expected,
-                "cut at {cut}"
-            );
+            assert_eq!(frame(&[&bytes[..cut], &bytes[cut..]]), expected, "cut at {cut}");
         }
         let singles: Vec<&[u8]> = bytes.chunks(1).collect();
         assert_eq!(frame(&singles), expected);
@@ -156,9 +144,7 @@ mod tests {
         let mut lines = Vec::new();
         let err = framer.push(b"0123456789", |l| lines.push(l.to_owned()));
         assert_eq!(err, Err(FramingError::LineTooLong { limit: 8 }));
-        framer
-            .push(b"ok\n", |l| lines.push(l.to_owned()))
-            .expect("recovers");
+        framer.push(b"ok\n", |l| lines.push(l.to_owned())).expect("recovers");
         assert_eq!(lines, vec!["ok"]);
     }
 
@@ -168,9 +154,7 @@ mod tests {
         let err = framer.push(b"ab\xff\n", |_| {});
         assert_eq!(err, Err(FramingError::InvalidUtf8 { valid_up_to: 2 }));
         let mut lines = Vec::new();
-        framer
-            .push(b"fine\n", |l| lines.push(l.to_owned()))
-            .expect("recovers");
+        framer.push(b"fine\n", |l| lines.push(l.to_owned())).expect("recovers");
         assert_eq!(lines, vec!["fine"]);
     }
 }

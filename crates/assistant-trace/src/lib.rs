@@ -89,10 +89,7 @@ impl Timeline {
     /// An empty timeline for `turn`.
     #[must_use]
     pub fn new(turn: TurnId) -> Self {
-        Self {
-            turn,
-            marks: [None; 7],
-        }
+        Self { turn, marks: [None; 7] }
     }
 
     /// Records `mark` at `at` unless it was already recorded. Returns whether it was kept.
@@ -129,9 +126,7 @@ impl Timeline {
             steps.push(Step {
                 mark,
                 at,
-                since_previous: previous
-                    .and_then(|p| at.checked_since(p))
-                    .unwrap_or_default(),
+                since_previous: previous.and_then(|p| at.checked_since(p)).unwrap_or_default(),
                 since_speech_end: speech_end.and_then(|s| at.checked_since(s)),
             });
             previous = Some(at);
@@ -143,10 +138,7 @@ impl Timeline {
     /// pipeline: a sign that a stage timestamps at the wrong moment.
     #[must_use]
     pub fn out_of_order(&self) -> Vec<(Mark, Mark)> {
-        let recorded: Vec<(Mark, Timestamp)> = Mark::ALL
-            .iter()
-            .filter_map(|&m| self.get(m).map(|t| (m, t)))
-            .collect();
+        let recorded: Vec<(Mark, Timestamp)> = Mark::ALL.iter().filter_map(|&m| self.get(m).map(|t| (m, t))).collect();
         let mut bad = Vec::new();
         for (i, &(earlier_mark, earlier_at)) in recorded.iter().enumerate() {
             for &(later_mark, later_at) in &recorded[i + 1..] {
@@ -194,10 +186,7 @@ mod tests {
                 (Mark::FirstAudioPlayed, 250, Some(700)),
             ]
         );
-        assert_eq!(
-            t.speech_end_to_first_sound(),
-            Some(Duration::from_millis(700))
-        );
+        assert_eq!(t.speech_end_to_first_sound(), Some(Duration::from_millis(700)));
     }
 
     #[test]

@@ -27,18 +27,10 @@ mod sys {
 
     #[link(name = "espeak-ng")]
     unsafe extern "C" {
-        pub fn espeak_Initialize(
-            output: c_int,
-            buflength: c_int,
-            path: *const c_char,
-            options: c_int,
-        ) -> c_int;
+        pub fn espeak_Initialize(output: c_int, buflength: c_int, path: *const c_char, options: c_int) -> c_int;
         pub fn espeak_SetVoiceByName(name: *const c_char) -> c_int;
-        pub fn espeak_TextToPhonemes(
-            textptr: *mut *const c_void,
-            textmode: c_int,
-            phonememode: c_int,
-        ) -> *const c_char;
+        pub fn espeak_TextToPhonemes(textptr: *mut *const c_void, textmode: c_int, phonememode: c_int)
+        -> *const c_char;
         pub fn espeak_Info(path_data: *mut *const c_char) -> *const c_char;
     }
 }
@@ -95,12 +87,8 @@ impl Espeak {
         match cell {
             // A panic while holding the lock cannot leave espeak half-updated
             // in a way that matters to us: the next call sets the voice again.
-            Ok(mutex) => Ok(mutex
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)),
-            Err(reason) => Err(TtsError::EspeakInit {
-                reason: reason.clone(),
-            }),
+            Ok(mutex) => Ok(mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
+            Err(reason) => Err(TtsError::EspeakInit { reason: reason.clone() }),
         }
     }
 
@@ -114,9 +102,7 @@ impl Espeak {
             return String::new();
         }
         // SAFETY: non-null, NUL-terminated, static for the library's lifetime.
-        unsafe { CStr::from_ptr(ptr) }
-            .to_string_lossy()
-            .into_owned()
+        unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
     }
 
     /// The sample rate of espeak-ng's own synthesizer (unused by Piper voices,
@@ -156,13 +142,9 @@ impl Espeak {
     /// [`TtsError::EspeakVoice`] if no voice was selected.
     pub fn clauses(&mut self, text: &str) -> Result<Vec<ClausePhonemes>, TtsError> {
         if self.voice.is_none() {
-            return Err(TtsError::EspeakVoice {
-                voice: String::new(),
-            });
+            return Err(TtsError::EspeakVoice { voice: String::new() });
         }
-        let owned = CString::new(text).map_err(|e| TtsError::NulInText {
-            at: e.nul_position(),
-        })?;
+        let owned = CString::new(text).map_err(|e| TtsError::NulInText { at: e.nul_position() })?;
         let base = owned.as_ptr();
         let mut cursor: *const c_void = base.cast();
         let mut out = Vec::new();
@@ -171,26 +153,20 @@ impl Espeak {
             // `cursor` points into `owned`, which is NUL-terminated and alive
             // for the whole loop; espeak advances it within the string or sets
             // it to null at the end.
-            let phonemes = unsafe {
-                sys::espeak_TextToPhonemes(&mut cursor, sys::CHARS_UTF8, sys::PHONEMES_IPA)
-            };
+            let phonemes = unsafe { sys::espeak_TextToPhonemes(&mut cursor, sys::CHARS_UTF8, sys::PHONEMES_IPA) };
             let consumed = if cursor.is_null() {
                 text.len()
             } else {
                 // SAFETY: both pointers are into the same allocation, `owned`.
                 let offset = unsafe { cursor.cast::<c_char>().offset_from(base) };
-                usize::try_from(offset)
-                    .unwrap_or(text.len())
-                    .min(text.len())
+                usize::try_from(offset).unwrap_or(text.len()).min(text.len())
             };
             let phonemes = if phonemes.is_null() {
                 String::new()
             } else {
                 // SAFETY: espeak returns a NUL-terminated string in its own
                 // buffer, valid until the next call; we copy it at once.
-                unsafe { CStr::from_ptr(phonemes) }
-                    .to_string_lossy()
-                    .into_owned()
+                unsafe { CStr::from_ptr(phonemes) }.to_string_lossy().into_owned()
             };
             out.push(ClausePhonemes { phonemes, consumed });
         }
@@ -208,9 +184,7 @@ fn data_path() -> String {
         return "unknown".into();
     }
     // SAFETY: non-null, NUL-terminated, static.
-    unsafe { CStr::from_ptr(path) }
-        .to_string_lossy()
-        .into_owned()
+    unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned()
 }
 
 #[cfg(test)]
@@ -247,16 +221,9 @@ mod tests {
         let mut e = Espeak::lock().expect("espeak-ng initializes");
         let err = e.set_voice("xx-nonexistent").expect_err("no such voice");
         assert!(err.to_string().contains("xx-nonexistent"), "{err}");
-        assert!(
-            e.clauses("text").is_err(),
-            "no voice selected after a failed switch"
-        );
+        assert!(e.clauses("text").is_err(), "no voice selected after a failed switch");
         e.set_voice("de").expect("German voice");
-        assert!(
-            !e.clauses("Guten Tag").expect("phonemize")[0]
-                .phonemes
-                .is_empty()
-        );
+        assert!(!e.clauses("Guten Tag").expect("phonemize")[0].phonemes.is_empty());
     }
 
     #[test]

@@ -52,9 +52,7 @@ pub enum TtsError {
         reason: String,
     },
     /// ONNX Runtime was already loaded from another file in this process.
-    #[error(
-        "ONNX Runtime is already loaded from {loaded}; refusing to load a second copy from {requested}"
-    )]
+    #[error("ONNX Runtime is already loaded from {loaded}; refusing to load a second copy from {requested}")]
     RuntimeMismatch {
         /// The library in use.
         loaded: PathBuf,

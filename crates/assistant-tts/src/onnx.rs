@@ -53,9 +53,7 @@ static INIT: Mutex<()> = Mutex::new(());
 /// Runtime this build supports (API 28, i.e. 1.28 or later);
 /// [`TtsError::RuntimeMismatch`] if a different file was loaded before.
 pub fn init(library: &Path) -> Result<&'static Runtime, TtsError> {
-    let _guard = INIT
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = INIT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let requested = library.canonicalize().map_err(|e| TtsError::RuntimeLoad {
         path: library.to_path_buf(),
         reason: e.to_string(),
@@ -73,8 +71,8 @@ pub fn init(library: &Path) -> Result<&'static Runtime, TtsError> {
         path: requested.clone(),
         reason,
     };
-    let minor_version = ort::util::probe(&requested)
-        .ok_or_else(|| load_error("not an ONNX Runtime 1.x library".into()))?;
+    let minor_version =
+        ort::util::probe(&requested).ok_or_else(|| load_error("not an ONNX Runtime 1.x library".into()))?;
     if minor_version < 28 {
         return Err(load_error(format!(
             "it is ONNX Runtime 1.{minor_version}; assistantd needs 1.28 or later"

@@ -62,20 +62,16 @@ pub fn run(options: &DoctorOptions) -> Vec<Check> {
         let runtime = crate::native::init_onnxruntime().map_err(|e| e.to_string())?;
         let loaded = crate::native::loaded_onnxruntimes();
         Ok(format!(
-            "ort uses {} ({} ONNX Runtime mapped in this process); {}",
+            "ONNX Runtime {} from {} ({} copy mapped in this process, shared with sherpa-onnx)",
+            runtime.version(),
             runtime.library().display(),
             loaded.len(),
-            first_line(runtime.build_info())
         ))
     });
     check("espeak-ng", &mut || {
         let mut espeak = assistant_tts::espeak::Espeak::lock().map_err(|e| e.to_string())?;
-        espeak
-            .set_voice(&options.espeak_voice)
-            .map_err(|e| e.to_string())?;
-        let clauses = espeak
-            .clauses(&options.sentence)
-            .map_err(|e| e.to_string())?;
+        espeak.set_voice(&options.espeak_voice).map_err(|e| e.to_string())?;
+        let clauses = espeak.clauses(&options.sentence).map_err(|e| e.to_string())?;
         let ipa: Vec<String> = clauses.into_iter().map(|c| c.phonemes).collect();
         Ok(format!(
             "espeak-ng {} [{}]: {:?} -> {}",
@@ -94,19 +90,12 @@ pub fn run(options: &DoctorOptions) -> Vec<Check> {
     checks
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or_default()
-}
-
 fn vad_with_sherpa(model: &Path, wav: Option<&Path>) -> Result<String, String> {
-    let mut vad = assistant_asr::Vad::new(&assistant_asr::VadConfig::new(model))
-        .map_err(|e| e.to_string())?;
+    let mut vad = assistant_asr::Vad::new(&assistant_asr::VadConfig::new(model)).map_err(|e| e.to_string())?;
     let Some(wav) = wav else {
         return Ok(format!("loaded {}", model.display()));
     };
-    let pcm = assistant_audio::wav::read(wav)
-        .map_err(|e| e.to_string())?
-        .into_mono();
+    let pcm = assistant_audio::wav::read(wav).map_err(|e| e.to_string())?.into_mono();
     if pcm.sample_rate != assistant_core::audio::ASR_SAMPLE_RATE {
         return Err(format!(
             "{} is {} Hz; the VAD check needs 16 kHz audio",

@@ -14,6 +14,10 @@ pub const EXIT_NATIVE: u8 = 127;
 /// The libraries the engine's loader needs, in load order.
 const LIBRARIES: [&str; 2] = ["libonnxruntime.so", "libsherpa-onnx-c-api.so"];
 
+/// System libraries the engine links, by soname, with the Debian package
+/// that provides each.
+const SYSTEM_LIBRARIES: [(&str, &str); 1] = [("libespeak-ng.so.1", "libespeak-ng1")];
+
 /// Where the libraries were at build time (SHERPA_ONNX_LIB_DIR from
 /// .cargo/config.toml): the engine's RUNPATH names this folder first.
 const BUILD_LIB_DIR: Option<&str> = option_env!("SHERPA_ONNX_LIB_DIR");
@@ -24,8 +28,7 @@ const OVERRIDE_VAR: &str = "ASSISTANTD_LIB_DIR";
 
 /// Checks the libraries, then execs the engine; returns only on failure.
 pub fn run() -> Result<Infallible, String> {
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot locate its own executable: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate its own executable: {e}"))?;
     let exe_dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     let engine = exe_dir.join("assistantd-engine");
     if !engine.is_file() {
@@ -40,13 +43,10 @@ pub fn run() -> Result<Infallible, String> {
         .map(PathBuf::from);
     let candidates: Vec<PathBuf> = match &override_dir {
         Some(dir) => vec![dir.clone()],
-        None => BUILD_LIB_DIR
-            .map(PathBuf::from)
-            .into_iter()
-            .chain([exe_dir])
-            .collect(),
+        None => BUILD_LIB_DIR.map(PathBuf::from).into_iter().chain([exe_dir]).collect(),
     };
     check_libraries(&candidates)?;
+    check_system_libraries(&SYSTEM_LIBRARIES)?;
 
     let mut command = Command::new(&engine);
     command.arg0("assistantd").args(std::env::args_os().skip(1));
@@ -78,10 +78,7 @@ fn check_libraries(candidates: &[PathBuf]) -> Result<PathBuf, String> {
         // The C API finds the runtime through its own RUNPATH ($ORIGIN).
         match try_load(&dir.join(LIBRARIES[1])) {
             Ok(()) => return Ok(dir.clone()),
-            Err(why) => problems.push(format!(
-                "{} does not load: {why}",
-                dir.join(LIBRARIES[1]).display()
-            )),
+            Err(why) => problems.push(format!("{} does not load: {why}", dir.join(LIBRARIES[1]).display())),
         }
     }
     Err(format!(
@@ -93,9 +90,28 @@ fn check_libraries(candidates: &[PathBuf]) -> Result<PathBuf, String> {
     ))
 }
 
+/// Succeeds if every system library loads from the default search path.
+fn check_system_libraries(libraries: &[(&str, &str)]) -> Result<(), String> {
+    let failed: Vec<String> = libraries
+        .iter()
+        .filter_map(|(soname, package)| {
+            try_load(Path::new(soname))
+                .err()
+                .map(|why| format!("{soname} ({why}); Debian package {package}"))
+        })
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "system libraries the engine needs do not load: {}.\n  Run scripts/bootstrap from the source checkout \
+         (it installs them), or install the packages named above.",
+        failed.join("; ")
+    ))
+}
+
 fn try_load(path: &Path) -> Result<(), String> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| "path contains a NUL byte".to_owned())?;
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| "path contains a NUL byte".to_owned())?;
     // SAFETY: `c_path` is a valid NUL-terminated string for the call; RTLD_LAZY
     // defers symbol binding, so loading runs only the libraries' initializers.
     let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL) };
@@ -106,9 +122,7 @@ fn try_load(path: &Path) -> Result<(), String> {
             "unknown loader error".to_owned()
         } else {
             // SAFETY: non-null, NUL-terminated, valid until the next dl* call.
-            unsafe { CStr::from_ptr(message) }
-                .to_string_lossy()
-                .into_owned()
+            unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned()
         });
     }
     // The handle stays open: the engine replaces this process image anyway.
@@ -124,8 +138,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("assistantd-launch-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("tempdir");
         std::fs::write(dir.join("libonnxruntime.so"), b"").expect("write");
-        let err =
-            check_libraries(&[dir.clone(), PathBuf::from("/nonexistent")]).expect_err("incomplete");
+        let err = check_libraries(&[dir.clone(), PathBuf::from("/nonexistent")]).expect_err("incomplete");
         assert!(
             err.contains(&format!("{} lacks libsherpa-onnx-c-api.so", dir.display())),
             "{err}"
@@ -140,8 +153,7 @@ mod tests {
 
     #[test]
     fn a_damaged_library_reports_the_loader_error() {
-        let dir =
-            std::env::temp_dir().join(format!("assistantd-launch-bad-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("assistantd-launch-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("tempdir");
         for lib in LIBRARIES {
             std::fs::write(dir.join(lib), b"not an ELF file").expect("write");
@@ -152,13 +164,25 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_system_library_names_its_package() {
+        let err = check_system_libraries(&[("libassistantd-nonexistent.so.9", "libassistantd-nonexistent9")])
+            .expect_err("no such library");
+        assert!(
+            err.contains("libassistantd-nonexistent.so.9") && err.contains("Debian package libassistantd-nonexistent9"),
+            "{err}"
+        );
+        assert_eq!(
+            check_system_libraries(&SYSTEM_LIBRARIES),
+            Ok(()),
+            "espeak-ng is installed by scripts/bootstrap"
+        );
+    }
+
+    #[test]
     fn the_installed_libraries_load() {
         let Some(dir) = BUILD_LIB_DIR else {
             panic!("SHERPA_ONNX_LIB_DIR was not set at build time; .cargo/config.toml sets it");
         };
-        assert_eq!(
-            check_libraries(&[PathBuf::from(dir)]),
-            Ok(PathBuf::from(dir))
-        );
+        assert_eq!(check_libraries(&[PathBuf::from(dir)]), Ok(PathBuf::from(dir)));
     }
 }

@@ -69,10 +69,8 @@ pub fn loaded_onnxruntimes() -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = loaded_objects()
         .into_iter()
         .filter(|p| {
-            p.file_name().is_some_and(|n| {
-                n.as_encoded_bytes()
-                    .starts_with(ONNXRUNTIME_SONAME.as_bytes())
-            })
+            p.file_name()
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(ONNXRUNTIME_SONAME.as_bytes()))
         })
         .map(|p| p.canonicalize().unwrap_or(p))
         .collect();
@@ -94,26 +92,19 @@ pub fn init_onnxruntime() -> Result<&'static assistant_tts::onnx::Runtime, Nativ
         [one] => one.clone(),
         [] => beside_executable()?,
         many => {
-            return Err(NativeError::TwoRuntimes {
-                paths: many.to_vec(),
-            });
+            return Err(NativeError::TwoRuntimes { paths: many.to_vec() });
         }
     };
     let runtime = assistant_tts::onnx::init(&path)?;
     match loaded_onnxruntimes().as_slice() {
         [_] => Ok(runtime),
-        many => Err(NativeError::TwoRuntimes {
-            paths: many.to_vec(),
-        }),
+        many => Err(NativeError::TwoRuntimes { paths: many.to_vec() }),
     }
 }
 
 fn beside_executable() -> Result<PathBuf, NativeError> {
     let exe = std::env::current_exe().unwrap_or_default();
-    let candidate = exe
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(ONNXRUNTIME_SONAME);
+    let candidate = exe.parent().unwrap_or(Path::new(".")).join(ONNXRUNTIME_SONAME);
     if candidate.is_file() {
         Ok(candidate)
     } else {
@@ -134,10 +125,7 @@ mod tests {
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .collect();
         assert!(names.iter().any(|n| n.starts_with("libc.so")), "{names:?}");
-        assert!(
-            names.iter().any(|n| n == "libsherpa-onnx-c-api.so"),
-            "{names:?}"
-        );
+        assert!(names.iter().any(|n| n == "libsherpa-onnx-c-api.so"), "{names:?}");
         assert_eq!(loaded_onnxruntimes().len(), 1, "{objects:?}");
     }
 }
