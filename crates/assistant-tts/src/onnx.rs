@@ -105,6 +105,18 @@ pub struct Port {
     pub kind: String,
 }
 
+impl Port {
+    fn list(outlets: &[ort::value::Outlet]) -> Vec<Self> {
+        outlets
+            .iter()
+            .map(|o| Self {
+                name: o.name().to_owned(),
+                kind: o.dtype().to_string(),
+            })
+            .collect()
+    }
+}
+
 /// An ONNX model opened for inference.
 #[derive(Debug)]
 pub struct Model {
@@ -148,27 +160,13 @@ impl Model {
     /// The graph's inputs.
     #[must_use]
     pub fn inputs(&self) -> Vec<Port> {
-        self.session
-            .inputs()
-            .iter()
-            .map(|o| Port {
-                name: o.name().to_owned(),
-                kind: o.dtype().to_string(),
-            })
-            .collect()
+        Port::list(self.session.inputs())
     }
 
     /// The graph's outputs.
     #[must_use]
     pub fn outputs(&self) -> Vec<Port> {
-        self.session
-            .outputs()
-            .iter()
-            .map(|o| Port {
-                name: o.name().to_owned(),
-                kind: o.dtype().to_string(),
-            })
-            .collect()
+        Port::list(self.session.outputs())
     }
 
     /// The session, for running inference.
