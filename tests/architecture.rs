@@ -3,8 +3,10 @@
 //! - The vocabulary crate depends on no other workspace crate.
 //! - A stage crate depends on no workspace crate but the vocabulary crate:
 //!   stages meet only through its message types, wired by the daemon.
+//! - A service crate (the model store) obeys the same rule as a stage.
 //! - Each native engine is owned by one crate: `sherpa-onnx` by the ASR
-//!   stage, `ort` by the TTS stage; HTTP clients only by the LLM stage.
+//!   stage, `ort` by the TTS stage; HTTP clients only by the LLM stage and
+//!   the model store.
 //!
 //! Test-only crates (this one) are exempt.
 
@@ -20,20 +22,24 @@ pub const STAGES: [&str; 5] = [
     "assistant-tts",
     "assistant-trace",
 ];
+/// Infrastructure crates: like stages, they may depend on [`CORE`] only.
+pub const SERVICES: [&str; 1] = ["assistant-models"];
 /// The crate that wires stages together.
 pub const DAEMON: &str = "assistantd";
 /// Packages exempt from the rules (they test everything).
 pub const EXEMPT: [&str; 1] = ["assistant-tests"];
 
-/// External crates only one workspace crate may depend on directly.
-pub const OWNED: [(&str, &str); 7] = [
-    ("sherpa-onnx", "assistant-asr"),
-    ("ort", "assistant-tts"),
-    ("reqwest", "assistant-llm"),
-    ("hyper", "assistant-llm"),
-    ("ureq", "assistant-llm"),
-    ("cpal", "assistant-audio"),
-    ("rodio", "assistant-audio"),
+/// External crates only the named workspace crates may depend on directly:
+/// the LLM stage speaks HTTP to model servers, the model store downloads
+/// model files; nothing else touches the network.
+pub const OWNED: [(&str, &[&str]); 7] = [
+    ("sherpa-onnx", &["assistant-asr"]),
+    ("ort", &["assistant-tts"]),
+    ("reqwest", &["assistant-llm", "assistant-models"]),
+    ("hyper", &["assistant-llm", "assistant-models"]),
+    ("ureq", &["assistant-llm", "assistant-models"]),
+    ("cpal", &["assistant-audio"]),
+    ("rodio", &["assistant-audio"]),
 ];
 
 /// A workspace package and its direct dependencies (any kind: normal, dev, build).
@@ -74,7 +80,7 @@ pub fn violations(graph: &Graph) -> Vec<String> {
         for dep in internal {
             let allowed = match package {
                 CORE => false,
-                p if STAGES.contains(&p) => dep == CORE,
+                p if STAGES.contains(&p) || SERVICES.contains(&p) => dep == CORE,
                 DAEMON => true,
                 _ => false,
             };
@@ -83,7 +89,7 @@ pub fn violations(graph: &Graph) -> Vec<String> {
                     "{package} depends on {dep}: {}",
                     if package == CORE {
                         "the vocabulary crate must depend on no workspace crate".to_owned()
-                    } else if STAGES.contains(&package) {
+                    } else if STAGES.contains(&package) || SERVICES.contains(&package) {
                         format!("stage crates meet only through {CORE}; move the shared type there and let {DAEMON} wire them")
                     } else {
                         format!("{package} is not a known crate; add it to tests/architecture.rs and ARCHITECTURE.md")
@@ -91,13 +97,16 @@ pub fn violations(graph: &Graph) -> Vec<String> {
                 ));
             }
         }
-        for (external, owner) in OWNED {
-            if package != owner && deps.iter().any(|d| d == external) {
-                out.push(format!("{package} depends on {external}: only {owner} may use it"));
+        for (external, owners) in OWNED {
+            if !owners.contains(&package) && deps.iter().any(|d| d == external) {
+                out.push(format!(
+                    "{package} depends on {external}: only {} may use it",
+                    owners.join(" and ")
+                ));
             }
         }
     }
-    for expected in STAGES.iter().chain([&CORE, &DAEMON]) {
+    for expected in STAGES.iter().chain(SERVICES.iter()).chain([&CORE, &DAEMON]) {
         if !graph.contains_key(*expected) {
             out.push(format!(
                 "{expected} is not a workspace member but ARCHITECTURE.md names it"
@@ -105,9 +114,10 @@ pub fn violations(graph: &Graph) -> Vec<String> {
         }
     }
     for package in graph.keys() {
-        let known = STAGES.contains(&package.as_str())
-            || [CORE, DAEMON].contains(&package.as_str())
-            || EXEMPT.contains(&package.as_str());
+        let name = package.as_str();
+        let known = [&STAGES[..], &SERVICES[..], &[CORE, DAEMON], &EXEMPT[..]]
+            .iter()
+            .any(|set| set.contains(&name));
         if !known {
             out.push(format!(
                 "{package} is not in the code map; add it to tests/architecture.rs and ARCHITECTURE.md"

@@ -56,7 +56,24 @@ fn engines_stay_with_their_owner_crate() {
         "{broken:?}"
     );
     assert!(
-        broken.contains(&"assistant-tts depends on reqwest: only assistant-llm may use it".to_owned()),
+        broken.contains(
+            &"assistant-tts depends on reqwest: only assistant-llm and assistant-models may use it".to_owned()
+        ),
+        "{broken:?}"
+    );
+}
+
+#[test]
+fn the_model_store_may_not_reach_into_a_stage() {
+    let mut g = graph();
+    g.get_mut("assistant-models")
+        .expect("models crate")
+        .push("assistant-asr".into());
+    let broken = architecture::violations(&g);
+    assert!(
+        broken
+            .iter()
+            .any(|b| b.starts_with("assistant-models depends on assistant-asr")),
         "{broken:?}"
     );
 }

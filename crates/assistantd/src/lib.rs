@@ -8,4 +8,5 @@
 //! checks the native libraries before running `assistantd-engine`.
 
 pub mod doctor;
+pub mod models;
 pub mod native;

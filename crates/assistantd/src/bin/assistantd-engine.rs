@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use assistantd::models;
 use clap::{Parser, Subcommand};
 
 /// A local, always-on voice assistant: listens, thinks and speaks on your machine.
@@ -34,6 +35,57 @@ enum Command {
         /// Print one JSON object per check instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Install and verify the model files pinned in models.lock.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+        /// The lock file [env: ASSISTANTD_MODELS_LOCK; default: the checkout's models.lock].
+        #[arg(long, global = true)]
+        lock: Option<PathBuf>,
+        /// Where models are installed [env: ASSISTANTD_MODELS_DIR; default: $XDG_DATA_HOME/assistantd/models].
+        #[arg(long, global = true)]
+        models_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// What models.lock pins, what a profile needs, and what is installed.
+    List {
+        /// Only the models this profile uses.
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Download (or copy from a mirror) and verify model files.
+    Fetch {
+        /// Models to fetch (default: those of --profile, else all).
+        names: Vec<String>,
+        /// Fetch the models this profile uses.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Install from a local folder holding the files, not the network [env: ASSISTANT_MODEL_MIRROR].
+        #[arg(long)]
+        mirror: Option<PathBuf>,
+        /// Install a file models.lock pins no digest for, and record the digest it has.
+        #[arg(long)]
+        trust_new: bool,
+        /// Re-install even if a verified copy is present.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Hash installed model files in full and compare them with models.lock.
+    Verify {
+        /// Models to verify (default: those of --profile, else all).
+        names: Vec<String>,
+        /// Verify the models this profile uses.
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Print the path of an installed, verified model file.
+    Path {
+        /// The model's name in models.lock.
+        name: String,
     },
 }
 
@@ -87,6 +139,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Models {
+            command,
+            lock,
+            models_dir,
+        } => {
+            let at = models::Locations::resolve(lock, models_dir)?;
+            match command {
+                ModelsCommand::List { profile } => models::list(&at, profile.as_deref())?,
+                ModelsCommand::Fetch {
+                    names,
+                    profile,
+                    mirror,
+                    trust_new,
+                    force,
+                } => {
+                    models::fetch(
+                        &at,
+                        &models::FetchArgs {
+                            names,
+                            profile,
+                            mirror,
+                            trust_new,
+                            force,
+                        },
+                    )?;
+                }
+                ModelsCommand::Verify { names, profile } => models::verify(&at, &names, profile.as_deref())?,
+                ModelsCommand::Path { name } => models::path(&at, &name)?,
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

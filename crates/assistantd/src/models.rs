@@ -1,0 +1,261 @@
+//! `assistantd models`: list, fetch, verify and locate pinned model files.
+//!
+//! Resolves where things are (the daemon's job, not the store's): the lock
+//! file (`--lock`, `ASSISTANTD_MODELS_LOCK`, or the checkout's
+//! `models.lock`), the store (`--models-dir`, `ASSISTANTD_MODELS_DIR`,
+//! `$XDG_DATA_HOME/assistantd/models`, `~/.local/share/assistantd/models`)
+//! and the mirror (`--mirror`, `ASSISTANT_MODEL_MIRROR`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use assistant_models::fetch::{self, FetchOptions, Fetched};
+use assistant_models::{Downloader, Lock, ModelEntry, Source, Status, Store};
+
+/// The lock file built into this binary's checkout.
+const CHECKOUT_LOCK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models.lock");
+
+/// Where the lock file and the store are.
+#[derive(Clone, Debug)]
+pub struct Locations {
+    /// The lock file.
+    pub lock: PathBuf,
+    /// The store's folder.
+    pub store: PathBuf,
+}
+
+impl Locations {
+    /// Resolves flags, then the environment, then defaults.
+    ///
+    /// # Errors
+    /// If no models folder can be derived (no `HOME`, no override).
+    pub fn resolve(lock: Option<PathBuf>, store: Option<PathBuf>) -> Result<Self> {
+        let env_path = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let lock = lock
+            .or_else(|| env_path("ASSISTANTD_MODELS_LOCK"))
+            .unwrap_or_else(|| PathBuf::from(CHECKOUT_LOCK));
+        let store = match store.or_else(|| env_path("ASSISTANTD_MODELS_DIR")) {
+            Some(dir) => dir,
+            None => env_path("XDG_DATA_HOME")
+                .or_else(|| env_path("HOME").map(|h| h.join(".local/share")))
+                .context("cannot tell where to keep models: set ASSISTANTD_MODELS_DIR or HOME")?
+                .join("assistantd/models"),
+        };
+        Ok(Self { lock, store })
+    }
+
+    fn open(&self) -> Result<(Lock, Store)> {
+        let lock = Lock::read(&self.lock)?;
+        Ok((lock, Store::new(&self.store)))
+    }
+}
+
+/// Which entries a command acts on: the named ones, else a profile's, else all.
+fn select<'a>(lock: &'a Lock, names: &[String], profile: Option<&'a str>) -> Result<Vec<&'a ModelEntry>> {
+    if !names.is_empty() {
+        return names.iter().map(|n| lock.get(n).map_err(Into::into)).collect();
+    }
+    match profile {
+        Some(p) => {
+            let chosen: Vec<&ModelEntry> = lock.for_profile(p).collect();
+            if chosen.is_empty() {
+                bail!("no model in {} is used by profile {p:?}", lock.path.display());
+            }
+            Ok(chosen)
+        }
+        None => Ok(lock.models.iter().collect()),
+    }
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// `models list`: one line per entry with its state.
+///
+/// # Errors
+/// If the lock file cannot be read.
+#[allow(clippy::print_stdout)] // the listing is the command's output
+pub fn list(at: &Locations, profile: Option<&str>) -> Result<()> {
+    let (lock, store) = at.open()?;
+    println!(
+        "models.lock: {}\nstore:       {}",
+        lock.path.display(),
+        store.root().display()
+    );
+    for entry in select(&lock, &[], profile)? {
+        let state = match store.status(entry) {
+            Status::Missing => "missing".to_owned(),
+            Status::Verified { .. } => "installed, verified".to_owned(),
+            Status::Corrupt(e) => format!("CORRUPT: {e}"),
+        };
+        let profiles = if entry.profiles.is_empty() {
+            "-".to_owned()
+        } else {
+            entry.profiles.join(",")
+        };
+        println!(
+            "{:<28} {:<5} {:>9}  {:<10} {state}",
+            entry.name,
+            entry.kind,
+            megabytes(entry.size),
+            profiles
+        );
+    }
+    Ok(())
+}
+
+/// `models path NAME`: where the file is, if it is installed and verified.
+///
+/// # Errors
+/// If it is unknown, missing or fails verification.
+#[allow(clippy::print_stdout)]
+pub fn path(at: &Locations, name: &str) -> Result<()> {
+    let (lock, store) = at.open()?;
+    let entry = lock.get(name)?;
+    println!("{}", store.verify(entry)?.display());
+    Ok(())
+}
+
+/// `models verify`: hashes every selected installed file in full.
+///
+/// # Errors
+/// If any selected file is missing or wrong (all are checked first).
+#[allow(clippy::print_stdout)]
+pub fn verify(at: &Locations, names: &[String], profile: Option<&str>) -> Result<()> {
+    let (lock, store) = at.open()?;
+    let mut failed = 0;
+    for entry in select(&lock, names, profile)? {
+        match store.verify_fully(entry) {
+            Ok(path) => println!("ok      {:<28} {}", entry.name, path.display()),
+            Err(e) => {
+                failed += 1;
+                println!("FAILED  {:<28} {e}", entry.name);
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} model file(s) failed verification");
+    }
+    Ok(())
+}
+
+/// Options of `models fetch`.
+#[derive(Clone, Debug, Default)]
+pub struct FetchArgs {
+    /// Entries to fetch (empty: the profile's, else all).
+    pub names: Vec<String>,
+    /// Profile whose models to fetch.
+    pub profile: Option<String>,
+    /// Install from this folder instead of the network.
+    pub mirror: Option<PathBuf>,
+    /// Accept files with no pinned digest, recording what they hash to.
+    pub trust_new: bool,
+    /// Re-install verified files.
+    pub force: bool,
+}
+
+/// `models fetch`: installs the selected entries, each verified.
+///
+/// # Errors
+/// If any entry could not be installed (the others still are).
+#[allow(clippy::print_stdout)]
+pub fn fetch(at: &Locations, args: &FetchArgs) -> Result<()> {
+    let (lock, store) = at.open()?;
+    let entries = select(&lock, &args.names, args.profile.as_deref())?;
+    let mirror = args.mirror.clone().or_else(|| {
+        std::env::var_os("ASSISTANT_MODEL_MIRROR")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    if let Some(dir) = &mirror
+        && !dir.is_dir()
+    {
+        bail!("the mirror {} is not a folder", dir.display());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let downloader = if mirror.is_none() {
+        Some(Downloader::new()?)
+    } else {
+        None
+    };
+    let source = match (&mirror, &downloader) {
+        (Some(dir), _) => Source::Mirror(dir),
+        (None, Some(d)) => Source::Http(d),
+        (None, None) => unreachable!("a downloader exists whenever there is no mirror"),
+    };
+    let options = FetchOptions {
+        trust_new: args.trust_new,
+        force: args.force,
+    };
+    let mut failed = 0;
+    for entry in entries {
+        let mut bar = Bar::default();
+        match runtime.block_on(fetch::fetch(&store, entry, source, options, &mut bar)) {
+            Ok(Fetched::AlreadyInstalled(path)) => println!("present {:<28} {}", entry.name, path.display()),
+            Ok(Fetched::Installed {
+                path,
+                transferred,
+                resumed_from,
+            }) => {
+                let resumed = if resumed_from > 0 {
+                    format!(", resumed after {}", megabytes(resumed_from))
+                } else {
+                    String::new()
+                };
+                println!(
+                    "fetched {:<28} {} ({} verified{resumed})",
+                    entry.name,
+                    path.display(),
+                    megabytes(transferred + resumed_from)
+                );
+            }
+            Ok(Fetched::Trusted { path, sha256 }) => {
+                println!(
+                    "trusted {:<28} {}\n        sha256 {sha256} recorded in {}; pin it in models.lock to share it",
+                    entry.name,
+                    path.display(),
+                    store.root().join(assistant_models::store::TRUSTED_FILE).display()
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("assistantd: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} model file(s) could not be installed");
+    }
+    Ok(())
+}
+
+/// An indicatif bar on stderr (hidden when stderr is not a terminal).
+#[derive(Default)]
+struct Bar(Option<indicatif::ProgressBar>);
+
+impl assistant_models::Progress for Bar {
+    fn start(&mut self, name: &str, total: u64, already: u64) {
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg:28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(name.to_owned());
+        bar.set_position(already);
+        self.0 = Some(bar);
+    }
+
+    fn advance(&mut self, bytes: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
