@@ -98,13 +98,13 @@ impl Store {
         let path = self.path(entry);
         let meta = match std::fs::metadata(&path) {
             Ok(meta) if meta.is_file() => meta,
-            Ok(_) | Err(_) if !path.exists() => {
+            Ok(_) => return Err(ModelsError::io(&path)(std::io::Error::other("not a regular file"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(ModelsError::NotInstalled {
                     name: entry.name.clone(),
                     path,
                 });
             }
-            Ok(_) => return Err(ModelsError::io(&path)(std::io::Error::other("not a regular file"))),
             Err(e) => return Err(ModelsError::io(&path)(e)),
         };
         if meta.len() != entry.size && entry.sha256.is_some() {

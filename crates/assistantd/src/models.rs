@@ -174,15 +174,13 @@ pub fn fetch(at: &Locations, args: &FetchArgs) -> Result<()> {
         bail!("the mirror {} is not a folder", dir.display());
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let downloader = if mirror.is_none() {
-        Some(Downloader::new()?)
-    } else {
-        None
-    };
-    let source = match (&mirror, &downloader) {
-        (Some(dir), _) => Source::Mirror(dir),
-        (None, Some(d)) => Source::Http(d),
-        (None, None) => unreachable!("a downloader exists whenever there is no mirror"),
+    let downloader;
+    let source = match &mirror {
+        Some(dir) => Source::Mirror(dir),
+        None => {
+            downloader = Downloader::new()?;
+            Source::Http(&downloader)
+        }
     };
     let options = FetchOptions {
         trust_new: args.trust_new,

@@ -9,7 +9,7 @@
 
 use std::ffi::CStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use thiserror::Error;
 
@@ -19,12 +19,11 @@ pub const ONNXRUNTIME_SONAME: &str = "libonnxruntime.so";
 /// Failure to set up the native runtime.
 #[derive(Debug, Error)]
 pub enum NativeError {
-    /// No ONNX Runtime is mapped and none was found beside the binary.
-    #[error("no {ONNXRUNTIME_SONAME} is loaded or beside {exe}; run scripts/bootstrap")]
-    NoRuntime {
-        /// The running executable.
-        exe: PathBuf,
-    },
+    /// No ONNX Runtime is mapped, though sherpa-onnx's C API needs one.
+    #[error(
+        "no {ONNXRUNTIME_SONAME} is mapped into this process although sherpa-onnx needs it; reinstall the native libraries with scripts/bootstrap"
+    )]
+    NoRuntime,
     /// More than one ONNX Runtime file is mapped into the process.
     #[error("{} copies of ONNX Runtime are loaded ({}); the process must use one", paths.len(), paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     TwoRuntimes {
@@ -90,7 +89,7 @@ pub fn init_onnxruntime() -> Result<&'static assistant_tts::onnx::Runtime, Nativ
     let _ = assistant_asr::library_version();
     let path = match loaded_onnxruntimes().as_slice() {
         [one] => one.clone(),
-        [] => beside_executable()?,
+        [] => return Err(NativeError::NoRuntime),
         many => {
             return Err(NativeError::TwoRuntimes { paths: many.to_vec() });
         }
@@ -99,16 +98,6 @@ pub fn init_onnxruntime() -> Result<&'static assistant_tts::onnx::Runtime, Nativ
     match loaded_onnxruntimes().as_slice() {
         [_] => Ok(runtime),
         many => Err(NativeError::TwoRuntimes { paths: many.to_vec() }),
-    }
-}
-
-fn beside_executable() -> Result<PathBuf, NativeError> {
-    let exe = std::env::current_exe().unwrap_or_default();
-    let candidate = exe.parent().unwrap_or(Path::new(".")).join(ONNXRUNTIME_SONAME);
-    if candidate.is_file() {
-        Ok(candidate)
-    } else {
-        Err(NativeError::NoRuntime { exe })
     }
 }
 
