@@ -5,6 +5,11 @@
 //! pin. An interrupted HTTP download keeps its part and resumes with a
 //! `Range` request next time (a server that ignores ranges gets a fresh
 //! download). A full disk removes the part and says so.
+//!
+//! An archive entry (`.tar.bz2`) is verified the same way as a whole, then
+//! unpacked on a blocking thread: only the members models.lock lists are
+//! kept, each streamed into its own part file, checked against its own size
+//! and digest, and renamed into place; then the archive is deleted.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::store::hex;
-use crate::{ModelEntry, ModelsError, Store};
+use crate::{Member, ModelEntry, ModelsError, Store};
 
 /// Where the bytes come from.
 #[derive(Clone, Copy, Debug)]
@@ -129,7 +134,7 @@ pub async fn fetch(
             name: entry.name.clone(),
         });
     }
-    let dir = dest.parent().unwrap_or(store.root()).to_path_buf();
+    let dir = store.root().join(&entry.name);
     tokio::fs::create_dir_all(&dir).await.map_err(ModelsError::io(&dir))?;
     let part = dir.join(format!("{}.part", entry.file_name()));
 
@@ -175,8 +180,14 @@ pub async fn fetch(
         let _ = tokio::fs::remove_file(&part).await;
         return Err(error);
     }
-    tokio::fs::rename(&part, &dest).await.map_err(ModelsError::io(&dest))?;
-    store.record_verified(&dest, &digest);
+    if entry.is_archive() {
+        let unpacked = unpack(store, entry, &part, progress).await;
+        let _ = tokio::fs::remove_file(&part).await;
+        unpacked?;
+    } else {
+        tokio::fs::rename(&part, &dest).await.map_err(ModelsError::io(&dest))?;
+        store.record_verified(&dest, &digest);
+    }
     if expected.is_none() {
         store.record_trusted(entry, &digest, size)?;
         return Ok(Fetched::Trusted {
@@ -189,6 +200,138 @@ pub async fn fetch(
         transferred: size - resumed_from,
         resumed_from,
     })
+}
+
+/// Unpacks a verified archive's members into the store, off the async
+/// runtime, reporting progress in unpacked bytes.
+async fn unpack(
+    store: &Store,
+    entry: &ModelEntry,
+    archive: &Path,
+    progress: &mut dyn Progress,
+) -> Result<(), ModelsError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(64);
+    let task = {
+        let (store, entry, archive) = (store.clone(), entry.clone(), archive.to_path_buf());
+        tokio::task::spawn_blocking(move || unpack_blocking(&store, &entry, &archive, &tx))
+    };
+    progress.start(&format!("{} (unpacking)", entry.name), entry.installed_size(), 0);
+    while let Some(bytes) = rx.recv().await {
+        progress.advance(bytes);
+    }
+    progress.finish();
+    task.await.map_err(|e| ModelsError::Archive {
+        name: entry.name.clone(),
+        path: archive.to_path_buf(),
+        reason: format!("the unpacking thread failed: {e}"),
+    })?
+}
+
+fn unpack_blocking(
+    store: &Store,
+    entry: &ModelEntry,
+    archive: &Path,
+    progress: &tokio::sync::mpsc::Sender<u64>,
+) -> Result<(), ModelsError> {
+    use std::io::{Read, Write};
+    let broken = |reason: String| ModelsError::Archive {
+        name: entry.name.clone(),
+        path: archive.to_path_buf(),
+        reason,
+    };
+    let file = std::fs::File::open(archive).map_err(ModelsError::io(archive))?;
+    let mut tar = tar::Archive::new(bzip2::read::BzDecoder::new(std::io::BufReader::new(file)));
+    let mut pending: Vec<&Member> = entry.members.iter().collect();
+    let items = tar.entries().map_err(|e| broken(e.to_string()))?;
+    for item in items {
+        if pending.is_empty() {
+            break;
+        }
+        let mut item = item.map_err(|e| broken(e.to_string()))?;
+        let inner = item
+            .path()
+            .map_err(|e| broken(e.to_string()))?
+            .to_string_lossy()
+            .into_owned();
+        let inner = inner.trim_start_matches("./");
+        let Some(index) = pending.iter().position(|m| m.path == inner) else {
+            continue;
+        };
+        let member = pending.swap_remove(index);
+        if !item.header().entry_type().is_file() {
+            return Err(broken(format!("its member {inner} is not a regular file")));
+        }
+        let key = crate::store::member_key(entry, member);
+        let dest = store.member_path(entry, member);
+        let part = dest.with_file_name(format!("{}.part", member.file_name()));
+        let mut out = std::fs::File::create(&part).map_err(ModelsError::io(&part))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0_u64;
+        let mut buf = vec![0_u8; 1 << 20];
+        let copied: Result<(), ModelsError> = loop {
+            let n = match item.read(&mut buf) {
+                Ok(0) => break out.sync_all().map_err(|e| disk_error(&part, member.size, e)),
+                Ok(n) => n,
+                Err(e) => break Err(broken(format!("reading its member {inner}: {e}"))),
+            };
+            if let Err(e) = out.write_all(&buf[..n]) {
+                break Err(disk_error(&part, member.size, e));
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+            let _ = progress.blocking_send(n as u64);
+        };
+        let digest = hex(&hasher.finalize());
+        let mismatch = copied.err().or_else(|| {
+            if size != member.size {
+                Some(ModelsError::SizeMismatch {
+                    name: key.clone(),
+                    path: part.clone(),
+                    expected: member.size,
+                    actual: size,
+                })
+            } else {
+                member
+                    .sha256
+                    .as_ref()
+                    .filter(|want| **want != digest)
+                    .map(|want| ModelsError::DigestMismatch {
+                        name: key.clone(),
+                        path: part.clone(),
+                        expected: want.clone(),
+                        actual: digest.clone(),
+                    })
+            }
+        });
+        if let Some(error) = mismatch {
+            let _ = std::fs::remove_file(&part);
+            return Err(error);
+        }
+        std::fs::rename(&part, &dest).map_err(ModelsError::io(&dest))?;
+        store.record_verified(&dest, &digest);
+        if member.sha256.is_none() {
+            store.record_member(entry, member, &digest)?;
+        }
+    }
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        let missing: Vec<&str> = pending.iter().map(|m| m.path.as_str()).collect();
+        Err(broken(format!("it has no member {}", missing.join(", "))))
+    }
+}
+
+/// A write failure while unpacking: a full disk removes the part file.
+fn disk_error(part: &Path, needed: u64, error: std::io::Error) -> ModelsError {
+    if error.raw_os_error() == Some(ENOSPC) {
+        let _ = std::fs::remove_file(part);
+        ModelsError::DiskFull {
+            path: part.to_path_buf(),
+            needed,
+        }
+    } else {
+        ModelsError::io(part)(error)
+    }
 }
 
 /// Candidate paths of an entry inside a mirror folder, in lookup order.
@@ -288,6 +431,9 @@ fn content_range_start(response: &reqwest::Response) -> Option<u64> {
     value.strip_prefix("bytes ")?.split('-').next()?.parse().ok()
 }
 
+/// "No space left on device" on Linux.
+const ENOSPC: i32 = 28;
+
 /// The whole chain of a reqwest error (its Display stops at the top).
 fn describe(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
@@ -374,7 +520,6 @@ impl PartFile {
     }
 
     async fn fail(&mut self, error: std::io::Error) -> ModelsError {
-        const ENOSPC: i32 = 28;
         if error.raw_os_error() == Some(ENOSPC) {
             let _ = tokio::fs::remove_file(&self.path).await;
             ModelsError::DiskFull {

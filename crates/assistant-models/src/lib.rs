@@ -21,7 +21,7 @@ pub mod lock;
 pub mod store;
 
 pub use fetch::{Downloader, FetchOptions, Fetched, Progress, Source};
-pub use lock::{DigestKind, Lock, ModelEntry};
+pub use lock::{DigestKind, Lock, Member, ModelEntry};
 pub use store::{Status, Store};
 
 use std::path::PathBuf;
@@ -132,6 +132,16 @@ pub enum ModelsError {
         path: PathBuf,
         /// The file's full size.
         needed: u64,
+    },
+    /// A verified archive could not be unpacked as models.lock describes it.
+    #[error("cannot unpack {path}, the archive of {name}: {reason}")]
+    Archive {
+        /// The model's name.
+        name: String,
+        /// The archive.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
     /// Any other file-system failure.
     #[error("{path}: {source}")]

@@ -53,13 +53,65 @@ pub struct ModelEntry {
     pub license: String,
     /// Profiles that need it.
     pub profiles: Vec<String>,
+    /// For a `.tar.bz2` archive: the files kept from it, each verified on
+    /// its own. Empty for a plain file.
+    pub members: Vec<Member>,
 }
+
+/// One file kept from an archive entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Short name, unique within the entry (`encoder`); the member is
+    /// addressed as `<entry>/<name>` (`asr/streaming-zipformer-en/encoder`).
+    pub name: String,
+    /// Path inside the archive.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lower-case hex sha256, or `None` when only the archive's digest is
+    /// published: the member's digest is then recorded when it is unpacked
+    /// from the verified archive.
+    pub sha256: Option<String>,
+}
+
+impl Member {
+    /// The installed file's name: the last segment of its archive path.
+    #[must_use]
+    pub fn file_name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.name)
+    }
+}
+
+/// The suffix of the archives [`ModelEntry::members`] are unpacked from.
+pub const ARCHIVE_SUFFIX: &str = ".tar.bz2";
 
 impl ModelEntry {
     /// The file's name: the last segment of its URL.
     #[must_use]
     pub fn file_name(&self) -> &str {
         self.url.rsplit('/').next().unwrap_or(&self.name)
+    }
+
+    /// Whether this entry is an archive unpacked into its members.
+    #[must_use]
+    pub fn is_archive(&self) -> bool {
+        !self.members.is_empty()
+    }
+
+    /// Bytes installed: the members' sizes for an archive, else the file's.
+    #[must_use]
+    pub fn installed_size(&self) -> u64 {
+        if self.is_archive() {
+            self.members.iter().map(|m| m.size).sum()
+        } else {
+            self.size
+        }
+    }
+
+    /// The member called `name`.
+    #[must_use]
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name == name)
     }
 }
 
@@ -94,6 +146,17 @@ struct RawEntry {
     license: String,
     #[serde(default)]
     profiles: Vec<String>,
+    #[serde(default, rename = "member")]
+    members: Vec<Spanned<RawMember>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMember {
+    name: Spanned<String>,
+    path: Spanned<String>,
+    size: Spanned<u64>,
+    sha256: Spanned<String>,
 }
 
 impl Lock {
@@ -134,12 +197,7 @@ impl Lock {
         for spanned in raw.models {
             let entry = spanned.into_inner();
             let name = entry.name.get_ref();
-            if name.is_empty()
-                || name.starts_with('/')
-                || name
-                    .split('/')
-                    .any(|part| part.is_empty() || part == "." || part == "..")
-            {
+            if !is_relative_path(name) {
                 return Err(at(
                     entry.name.span().start,
                     format!("name {name:?} must be a relative path like \"silero-vad/v4\""),
@@ -163,17 +221,62 @@ impl Lock {
                     "size must be the file's size in bytes, not 0".into(),
                 ));
             }
-            let sha = entry.sha256.get_ref();
-            let sha256 = if sha.is_empty() {
-                None
-            } else if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-                Some(sha.clone())
-            } else {
-                return Err(at(
-                    entry.sha256.span().start,
-                    format!("sha256 {sha:?} must be 64 lower-case hex digits, or \"\" when unknown"),
-                ));
-            };
+            let sha256 = parse_sha256(&entry.sha256).map_err(|(offset, m)| at(offset, m))?;
+            let is_archive = url.ends_with(ARCHIVE_SUFFIX);
+            if is_archive == entry.members.is_empty() {
+                let message = if is_archive {
+                    format!(
+                        "{name:?} is a {ARCHIVE_SUFFIX} archive: list the files to keep from it as [[model.member]] tables"
+                    )
+                } else {
+                    format!("{name:?} has [[model.member]] tables, but only {ARCHIVE_SUFFIX} archives have members")
+                };
+                return Err(at(entry.url.span().start, message));
+            }
+            let mut members: Vec<Member> = Vec::with_capacity(entry.members.len());
+            for raw in entry.members {
+                let raw = raw.into_inner();
+                let member = Member {
+                    name: raw.name.get_ref().clone(),
+                    path: raw.path.get_ref().clone(),
+                    size: *raw.size.get_ref(),
+                    sha256: parse_sha256(&raw.sha256).map_err(|(offset, m)| at(offset, m))?,
+                };
+                if !is_relative_path(&member.name) || member.name.contains('/') {
+                    return Err(at(
+                        raw.name.span().start,
+                        format!("member name {:?} must be one word like \"encoder\"", member.name),
+                    ));
+                }
+                if !is_relative_path(&member.path) {
+                    return Err(at(
+                        raw.path.span().start,
+                        format!(
+                            "member path {:?} must be a relative path inside the archive",
+                            member.path
+                        ),
+                    ));
+                }
+                if member.size == 0 {
+                    return Err(at(
+                        raw.size.span().start,
+                        "size must be the member's size in bytes, not 0".into(),
+                    ));
+                }
+                if let Some(other) = members
+                    .iter()
+                    .find(|m| m.name == member.name || m.file_name() == member.file_name())
+                {
+                    return Err(at(
+                        raw.name.span().start,
+                        format!(
+                            "member {:?} ({}) clashes with member {:?} ({}): names and file names must be unique",
+                            member.name, member.path, other.name, other.path
+                        ),
+                    ));
+                }
+                members.push(member);
+            }
             models.push(ModelEntry {
                 name: name.clone(),
                 kind: entry.kind,
@@ -184,6 +287,7 @@ impl Lock {
                 digest_source: entry.digest_source,
                 license: entry.license,
                 profiles: entry.profiles,
+                members,
             });
         }
         Ok(Self {
@@ -203,11 +307,52 @@ impl Lock {
             .ok_or_else(|| ModelsError::UnknownModel { name: name.to_owned() })
     }
 
+    /// The entry or archive member called `name`: `asr/x` is an entry,
+    /// `asr/x/encoder` the member `encoder` of the archive entry `asr/x`.
+    ///
+    /// # Errors
+    /// [`ModelsError::UnknownModel`] if neither exists.
+    pub fn find(&self, name: &str) -> Result<(&ModelEntry, Option<&Member>), ModelsError> {
+        if let Ok(entry) = self.get(name) {
+            return Ok((entry, None));
+        }
+        name.rsplit_once('/')
+            .and_then(|(entry, member)| {
+                let entry = self.models.iter().find(|m| m.name == entry)?;
+                Some((entry, Some(entry.member(member)?)))
+            })
+            .ok_or_else(|| ModelsError::UnknownModel { name: name.to_owned() })
+    }
+
     /// The entries a profile needs.
     pub fn for_profile<'a>(&'a self, profile: &'a str) -> impl Iterator<Item = &'a ModelEntry> + 'a {
         self.models
             .iter()
             .filter(move |m| m.profiles.iter().any(|p| p == profile))
+    }
+}
+
+/// A `/`-separated relative path with no empty, `.` or `..` parts.
+fn is_relative_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+}
+
+/// `""` means unknown; anything else must be 64 lower-case hex digits.
+fn parse_sha256(value: &Spanned<String>) -> Result<Option<String>, (usize, String)> {
+    let sha = value.get_ref();
+    if sha.is_empty() {
+        Ok(None)
+    } else if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(Some(sha.clone()))
+    } else {
+        Err((
+            value.span().start,
+            format!("sha256 {sha:?} must be 64 lower-case hex digits, or \"\" when unknown"),
+        ))
     }
 }
 
@@ -285,6 +430,84 @@ license = "MIT"
         assert_eq!((line, message.contains("version 2")), (1, true));
     }
 
+    const ARCHIVE: &str = r#"version = 1
+
+[[model]]
+name = "asr/zipformer"
+kind = "asr"
+url = "https://example.org/releases/zipformer.tar.bz2"
+size = 1000
+sha256 = "a35ebf52fd3ce5f1469b2a36158dba761bc47b973ea3382b3186ca15b1f5af28"
+digest = "published"
+license = "Apache-2.0"
+
+[[model.member]]
+name = "encoder"
+path = "zipformer/encoder.int8.onnx"
+size = 600
+sha256 = "2623a2953f6ff3d2c1e61740c6cdb7168133479b267dfef114a4a3cc5bdd788f"
+
+[[model.member]]
+name = "tokens"
+path = "zipformer/tokens.txt"
+size = 40
+sha256 = ""
+"#;
+
+    #[test]
+    fn archives_list_their_members() {
+        let lock = Lock::parse(ARCHIVE, Path::new("models.lock")).expect("valid");
+        let entry = lock.get("asr/zipformer").expect("present");
+        assert!(entry.is_archive());
+        assert_eq!(entry.installed_size(), 640);
+        let (found, member) = lock.find("asr/zipformer/tokens").expect("member");
+        assert_eq!(found.name, "asr/zipformer");
+        let member = member.expect("a member");
+        assert_eq!((member.file_name(), member.sha256.as_deref()), ("tokens.txt", None));
+        assert!(lock.find("asr/zipformer").expect("entry").1.is_none());
+        assert!(matches!(
+            lock.find("asr/zipformer/decoder"),
+            Err(ModelsError::UnknownModel { .. })
+        ));
+    }
+
+    #[test]
+    fn archive_mistakes_are_reported_at_their_line() {
+        let no_members = ARCHIVE.split("[[model.member]]").next().expect("head");
+        let (line, message) = line_of(no_members);
+        assert_eq!(line, 6, "{message}");
+        assert!(message.contains("[[model.member]]"), "{message}");
+
+        let not_archive = ARCHIVE.replace("zipformer.tar.bz2", "zipformer.onnx");
+        let (line, message) = line_of(&not_archive);
+        assert!(
+            line == 6 && message.contains("only .tar.bz2 archives"),
+            "{line}: {message}"
+        );
+
+        let cases: [(&str, &str, usize, &str); 4] = [
+            ("name = \"tokens\"", "name = \"encoder\"", 19, "clashes"),
+            (
+                "path = \"zipformer/tokens.txt\"",
+                "path = \"other/encoder.int8.onnx\"",
+                19,
+                "clashes",
+            ),
+            (
+                "path = \"zipformer/tokens.txt\"",
+                "path = \"../tokens.txt\"",
+                20,
+                "relative path",
+            ),
+            ("size = 40", "size = 0", 21, "not 0"),
+        ];
+        for (from, to, line, words) in cases {
+            let (got_line, message) = line_of(&ARCHIVE.replace(from, to));
+            assert_eq!(got_line, line, "{to}: {message}");
+            assert!(message.contains(words), "{to}: {message}");
+        }
+    }
+
     #[test]
     fn the_projects_lock_file_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models.lock");
@@ -292,6 +515,10 @@ license = "MIT"
         assert!(
             lock.models.iter().all(|m| m.sha256.is_some()),
             "every shipped entry is pinned"
+        );
+        assert!(
+            lock.for_profile("jarvis").next().is_some(),
+            "the default profile needs models"
         );
     }
 }

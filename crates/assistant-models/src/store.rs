@@ -1,7 +1,9 @@
 //! The folder installed models live in, and their verification.
 //!
 //! A model named `silero-vad/v4` whose URL ends in `silero_vad.onnx` lives
-//! at `<root>/silero-vad/v4/silero_vad.onnx`. Beside each verified file a
+//! at `<root>/silero-vad/v4/silero_vad.onnx`. An archive entry is a folder,
+//! `<root>/<name>/`, holding its members by file name (the archive itself
+//! is deleted once they are unpacked and verified). Beside each verified file a
 //! hidden sidecar (`.silero_vad.onnx.sha256`) records the digest with the
 //! size and mtime it was computed for: [`Store::verify`] trusts it while
 //! both are unchanged, so start-up does not re-hash gigabytes;
@@ -13,7 +15,7 @@ use std::time::UNIX_EPOCH;
 
 use sha2::{Digest, Sha256};
 
-use crate::{ModelEntry, ModelsError};
+use crate::{Member, ModelEntry, ModelsError};
 
 /// A model store rooted at one folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,10 +53,32 @@ impl Store {
         &self.root
     }
 
-    /// Where `entry` is (or would be) installed.
+    /// Where `entry` is (or would be) installed: its file, or for an
+    /// archive the folder holding its members.
     #[must_use]
     pub fn path(&self, entry: &ModelEntry) -> PathBuf {
-        self.root.join(&entry.name).join(entry.file_name())
+        let dir = self.root.join(&entry.name);
+        if entry.is_archive() {
+            dir
+        } else {
+            dir.join(entry.file_name())
+        }
+    }
+
+    /// Where an archive's member is (or would be) installed.
+    #[must_use]
+    pub fn member_path(&self, entry: &ModelEntry, member: &Member) -> PathBuf {
+        self.root.join(&entry.name).join(member.file_name())
+    }
+
+    /// The digest a member must have: the pinned one, or the one recorded
+    /// when it was unpacked from the verified archive.
+    #[must_use]
+    pub fn member_digest(&self, entry: &ModelEntry, member: &Member) -> Option<String> {
+        member
+            .sha256
+            .clone()
+            .or_else(|| self.trusted_digest(&member_key(entry, member)))
     }
 
     /// The digest a file must have: the pinned one, or one recorded with
@@ -64,8 +88,9 @@ impl Store {
         entry.sha256.clone().or_else(|| self.trusted_digest(&entry.name))
     }
 
-    /// Checks size and digest, trusting a cached digest while the file's
-    /// size and mtime are unchanged. Returns the file's path.
+    /// Checks size and digest (of every member, for an archive), trusting a
+    /// cached digest while the file's size and mtime are unchanged. Returns
+    /// [`Store::path`].
     ///
     /// # Errors
     /// [`ModelsError::NotInstalled`], [`ModelsError::SizeMismatch`],
@@ -86,8 +111,8 @@ impl Store {
     #[must_use]
     pub fn status(&self, entry: &ModelEntry) -> Status {
         match self.verify(entry) {
-            Ok(path) => Status::Verified {
-                size: std::fs::metadata(path).map_or(0, |m| m.len()),
+            Ok(_) => Status::Verified {
+                size: entry.installed_size(),
             },
             Err(ModelsError::NotInstalled { .. }) => Status::Missing,
             Err(e) => Status::Corrupt(e),
@@ -95,52 +120,29 @@ impl Store {
     }
 
     fn check(&self, entry: &ModelEntry, use_cache: bool) -> Result<PathBuf, ModelsError> {
-        let path = self.path(entry);
-        let meta = match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_file() => meta,
-            Ok(_) => return Err(ModelsError::io(&path)(std::io::Error::other("not a regular file"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ModelsError::NotInstalled {
-                    name: entry.name.clone(),
-                    path,
-                });
-            }
-            Err(e) => return Err(ModelsError::io(&path)(e)),
-        };
-        if meta.len() != entry.size && entry.sha256.is_some() {
-            return Err(ModelsError::SizeMismatch {
-                name: entry.name.clone(),
-                path,
-                expected: entry.size,
-                actual: meta.len(),
-            });
-        }
-        let expected = self.expected_digest(entry).ok_or_else(|| ModelsError::UnknownDigest {
-            name: entry.name.clone(),
-        })?;
-        let stamp = Stamp::of(&meta);
-        let cached = if use_cache {
-            read_sidecar(&path).filter(|(_, s)| *s == stamp).map(|(d, _)| d)
-        } else {
-            None
-        };
-        let actual = match cached {
-            Some(digest) => digest,
-            None => {
-                let digest = sha256_file(&path)?;
-                write_sidecar(&path, &digest, stamp);
-                digest
-            }
-        };
-        if actual != expected {
-            return Err(ModelsError::DigestMismatch {
-                name: entry.name.clone(),
-                path,
+        let size_known = entry.sha256.is_some();
+        if !entry.is_archive() {
+            let expected = self.expected_digest(entry);
+            return check_file(
+                &entry.name,
+                self.path(entry),
+                size_known.then_some(entry.size),
                 expected,
-                actual,
-            });
+                use_cache,
+            );
         }
-        Ok(path)
+        for member in &entry.members {
+            let path = self.member_path(entry, member);
+            let expected = self.member_digest(entry, member);
+            check_file(
+                &member_key(entry, member),
+                path,
+                size_known.then_some(member.size),
+                expected,
+                use_cache,
+            )?;
+        }
+        Ok(self.path(entry))
     }
 
     pub(crate) fn record_verified(&self, path: &Path, digest: &str) {
@@ -150,6 +152,16 @@ impl Store {
     }
 
     pub(crate) fn record_trusted(&self, entry: &ModelEntry, digest: &str, size: u64) -> Result<(), ModelsError> {
+        self.append_trusted(&entry.name, digest, size, &entry.url)
+    }
+
+    /// Records the digest of a member unpacked from a verified archive.
+    pub(crate) fn record_member(&self, entry: &ModelEntry, member: &Member, digest: &str) -> Result<(), ModelsError> {
+        let origin = format!("{}#{}", entry.url, member.path);
+        self.append_trusted(&member_key(entry, member), digest, member.size, &origin)
+    }
+
+    fn append_trusted(&self, key: &str, digest: &str, size: u64, origin: &str) -> Result<(), ModelsError> {
         use std::io::Write;
         let path = self.root.join(TRUSTED_FILE);
         let mut file = std::fs::OpenOptions::new()
@@ -157,7 +169,7 @@ impl Store {
             .append(true)
             .open(&path)
             .map_err(ModelsError::io(&path))?;
-        writeln!(file, "{}\t{digest}\t{size}\t{}", entry.name, entry.url).map_err(ModelsError::io(&path))
+        writeln!(file, "{key}\t{digest}\t{size}\t{origin}").map_err(ModelsError::io(&path))
     }
 
     fn trusted_digest(&self, name: &str) -> Option<String> {
@@ -170,6 +182,65 @@ impl Store {
             })
             .next()
     }
+}
+
+/// Checks one installed file against a size (when it is known for sure) and
+/// a digest; `name` is what error messages tell the user to re-fetch.
+fn check_file(
+    name: &str,
+    path: PathBuf,
+    size: Option<u64>,
+    expected: Option<String>,
+    use_cache: bool,
+) -> Result<PathBuf, ModelsError> {
+    let meta = match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_file() => meta,
+        Ok(_) => return Err(ModelsError::io(&path)(std::io::Error::other("not a regular file"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ModelsError::NotInstalled {
+                name: name.to_owned(),
+                path,
+            });
+        }
+        Err(e) => return Err(ModelsError::io(&path)(e)),
+    };
+    if let Some(expected) = size.filter(|&s| s != meta.len()) {
+        return Err(ModelsError::SizeMismatch {
+            name: name.to_owned(),
+            path,
+            expected,
+            actual: meta.len(),
+        });
+    }
+    let expected = expected.ok_or_else(|| ModelsError::UnknownDigest { name: name.to_owned() })?;
+    let stamp = Stamp::of(&meta);
+    let cached = if use_cache {
+        read_sidecar(&path).filter(|(_, s)| *s == stamp).map(|(d, _)| d)
+    } else {
+        None
+    };
+    let actual = match cached {
+        Some(digest) => digest,
+        None => {
+            let digest = sha256_file(&path)?;
+            write_sidecar(&path, &digest, stamp);
+            digest
+        }
+    };
+    if actual != expected {
+        return Err(ModelsError::DigestMismatch {
+            name: name.to_owned(),
+            path,
+            expected,
+            actual,
+        });
+    }
+    Ok(path)
+}
+
+/// How a member is named in `trusted-digests.tsv` and on the command line.
+pub(crate) fn member_key(entry: &ModelEntry, member: &Member) -> String {
+    format!("{}/{}", entry.name, member.name)
 }
 
 /// Size and modification time: while both are unchanged, a cached digest stands.
@@ -257,6 +328,7 @@ mod tests {
             digest_source: String::new(),
             license: "MIT".into(),
             profiles: vec![],
+            members: vec![],
         }
     }
 

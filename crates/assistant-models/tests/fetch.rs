@@ -111,6 +111,7 @@ fn entry_for(url: &str, content: &[u8]) -> ModelEntry {
         digest_source: String::new(),
         license: "MIT".into(),
         profiles: vec![],
+        members: vec![],
     }
 }
 

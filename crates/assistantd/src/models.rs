@@ -50,10 +50,18 @@ impl Locations {
     }
 }
 
-/// Which entries a command acts on: the named ones, else a profile's, else all.
+/// Which entries a command acts on: the named ones (a member's name selects
+/// its archive), else a profile's, else all.
 fn select<'a>(lock: &'a Lock, names: &[String], profile: Option<&'a str>) -> Result<Vec<&'a ModelEntry>> {
     if !names.is_empty() {
-        return names.iter().map(|n| lock.get(n).map_err(Into::into)).collect();
+        let mut chosen: Vec<&ModelEntry> = Vec::with_capacity(names.len());
+        for name in names {
+            let (entry, _) = lock.find(name)?;
+            if !chosen.iter().any(|e| e.name == entry.name) {
+                chosen.push(entry);
+            }
+        }
+        return Ok(chosen);
     }
     match profile {
         Some(p) => {
@@ -95,25 +103,39 @@ pub fn list(at: &Locations, profile: Option<&str>) -> Result<()> {
             entry.profiles.join(",")
         };
         println!(
-            "{:<28} {:<5} {:>9}  {:<10} {state}",
+            "{:<36} {:<5} {:>9}  {:<10} {state}",
             entry.name,
             entry.kind,
-            megabytes(entry.size),
+            megabytes(entry.installed_size()),
             profiles
         );
+        for member in &entry.members {
+            println!(
+                "  {:<34} {:<5} {:>9}  from {}",
+                format!("{}/{}", entry.name, member.name),
+                "",
+                megabytes(member.size),
+                entry.file_name()
+            );
+        }
     }
     Ok(())
 }
 
-/// `models path NAME`: where the file is, if it is installed and verified.
+/// `models path NAME`: where the file is (an archive's folder, or one of
+/// its members), if it is installed and verified.
 ///
 /// # Errors
 /// If it is unknown, missing or fails verification.
 #[allow(clippy::print_stdout)]
 pub fn path(at: &Locations, name: &str) -> Result<()> {
     let (lock, store) = at.open()?;
-    let entry = lock.get(name)?;
-    println!("{}", store.verify(entry)?.display());
+    let (entry, member) = lock.find(name)?;
+    let path = store.verify(entry)?;
+    match member {
+        Some(member) => println!("{}", store.member_path(entry, member).display()),
+        None => println!("{}", path.display()),
+    }
     Ok(())
 }
 
@@ -127,10 +149,10 @@ pub fn verify(at: &Locations, names: &[String], profile: Option<&str>) -> Result
     let mut failed = 0;
     for entry in select(&lock, names, profile)? {
         match store.verify_fully(entry) {
-            Ok(path) => println!("ok      {:<28} {}", entry.name, path.display()),
+            Ok(path) => println!("ok      {:<36} {}", entry.name, path.display()),
             Err(e) => {
                 failed += 1;
-                println!("FAILED  {:<28} {e}", entry.name);
+                println!("FAILED  {:<36} {e}", entry.name);
             }
         }
     }
@@ -190,7 +212,7 @@ pub fn fetch(at: &Locations, args: &FetchArgs) -> Result<()> {
     for entry in entries {
         let mut bar = Bar::default();
         match runtime.block_on(fetch::fetch(&store, entry, source, options, &mut bar)) {
-            Ok(Fetched::AlreadyInstalled(path)) => println!("present {:<28} {}", entry.name, path.display()),
+            Ok(Fetched::AlreadyInstalled(path)) => println!("present {:<36} {}", entry.name, path.display()),
             Ok(Fetched::Installed {
                 path,
                 transferred,
@@ -202,7 +224,7 @@ pub fn fetch(at: &Locations, args: &FetchArgs) -> Result<()> {
                     String::new()
                 };
                 println!(
-                    "fetched {:<28} {} ({} verified{resumed})",
+                    "fetched {:<36} {} ({} verified{resumed})",
                     entry.name,
                     path.display(),
                     megabytes(transferred + resumed_from)
@@ -210,7 +232,7 @@ pub fn fetch(at: &Locations, args: &FetchArgs) -> Result<()> {
             }
             Ok(Fetched::Trusted { path, sha256 }) => {
                 println!(
-                    "trusted {:<28} {}\n        sha256 {sha256} recorded in {}; pin it in models.lock to share it",
+                    "trusted {:<36} {}\n        sha256 {sha256} recorded in {}; pin it in models.lock to share it",
                     entry.name,
                     path.display(),
                     store.root().join(assistant_models::store::TRUSTED_FILE).display()
