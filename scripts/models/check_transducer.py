@@ -9,7 +9,9 @@ For every fixture in <fixtures>/manifest.json this streams the WAV into a
 --decoding-method modified_beam_search; endpoint detection on) in 20 ms
 blocks, the way a live capture loop does: after each block it decodes while
 ``is_ready``, checks ``is_endpoint`` and, on an endpoint, takes the result
-and calls ``reset``.  It asserts
+and calls ``reset``.  WAVs are read with numpy (``read_wav``: 16/24/32-bit
+integer PCM, 32-bit float, any channel count, averaged to mono) and their
+sample rate, channels and format must match the manifest.  It asserts
 
 * the non-empty endpoint results are exactly the manifest's transcripts,
   one per utterance and in order (empty endpoints, e.g. rule1 firing in long
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import struct
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +51,59 @@ import tones  # noqa: E402
 
 FRAME_SHIFT_S = 0.01      # fbank frame shift sherpa-onnx uses
 SUBSAMPLING = 4           # sherpa counts trailing blanks x4 frames
+
+WAVE_FORMAT_PCM = 1
+WAVE_FORMAT_IEEE_FLOAT = 3
+WAVE_FORMAT_EXTENSIBLE = 0xFFFE
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int, int, str]:
+    """Read a RIFF WAV of any common layout with numpy.
+
+    Returns (float32 mono samples in [-1, 1], sample_rate, channels, format)
+    where format is pcm16, pcm24, pcm32 or float32 (as in the manifest).
+    Handles format tag 1 (8/16/24/32-bit integer PCM), tag 3 (32/64-bit
+    float) and WAVE_FORMAT_EXTENSIBLE with either subformat; chunks other than
+    ``fmt `` and ``data`` are skipped.  Channels are averaged (sherpa-onnx
+    takes mono), which is exact when every channel holds the same samples.
+    """
+    raw = Path(path).read_bytes()
+    if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        raise ValueError(f"{path}: not a RIFF/WAVE file")
+    fmt_chunk = data = None
+    pos = 12
+    while pos + 8 <= len(raw):
+        cid, size = raw[pos:pos + 4], struct.unpack_from("<I", raw, pos + 4)[0]
+        body = raw[pos + 8:pos + 8 + size]
+        if cid == b"fmt ":
+            fmt_chunk = body
+        elif cid == b"data":
+            data = body
+        pos += 8 + size + (size & 1)  # chunks are word-aligned
+    if fmt_chunk is None or data is None:
+        raise ValueError(f"{path}: missing fmt or data chunk")
+    tag, channels, sample_rate, _, block, bits = struct.unpack_from("<HHIIHH", fmt_chunk)
+    if tag == WAVE_FORMAT_EXTENSIBLE and len(fmt_chunk) >= 26:
+        tag = struct.unpack_from("<H", fmt_chunk, 24)[0]  # first 2 bytes of the GUID
+    width = bits // 8
+    if channels < 1 or block != channels * width:
+        raise ValueError(f"{path}: {channels} channels, {bits} bits, block {block}")
+    data = data[:len(data) - len(data) % block]
+    if tag == WAVE_FORMAT_PCM and bits in (16, 32):
+        x = np.frombuffer(data, dtype=f"<i{width}").astype(np.float64) / 2.0 ** (bits - 1)
+    elif tag == WAVE_FORMAT_PCM and bits == 24:
+        b = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        x = (v - ((v & 0x800000) << 1)).astype(np.float64) / 2.0 ** 23
+    elif tag == WAVE_FORMAT_PCM and bits == 8:  # unsigned, offset 128
+        x = (np.frombuffer(data, dtype=np.uint8).astype(np.float64) - 128.0) / 128.0
+    elif tag == WAVE_FORMAT_IEEE_FLOAT and bits in (32, 64):
+        x = np.frombuffer(data, dtype=f"<f{width}").astype(np.float64)
+    else:
+        raise ValueError(f"{path}: unsupported WAV format tag {tag} with {bits} bits")
+    mono = x.reshape(-1, channels).mean(axis=1).astype(np.float32)
+    fmt = f"float{bits}" if tag == WAVE_FORMAT_IEEE_FLOAT else f"pcm{bits}"
+    return mono, sample_rate, channels, fmt
 
 
 @dataclass
@@ -225,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
           f"+ 0.04 + feed] = [end + {args.rule2:.3f}, end + "
           f"{timing_window(0.0, args, chunk_s)[1]:.3f}] s\n")
 
-    header = (f"{'file':22} {'sr':>5}  {'expected':34} {'got':34} "
+    header = (f"{'file':27} {'sr':>5}  {'expected':34} {'got':34} "
               f"{'end_s':>7} {'endpt_s':>7} {'delay':>6}  status")
     print(header)
     print("-" * len(header))
@@ -233,9 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     delays: list[float] = []
     raw_texts: set[str] = set()
     for fx in manifest["fixtures"]:
-        samples, sr = tones.read_wav(args.fixtures / fx["file"])
-        if sr != fx["sample_rate"]:
-            print(f"{fx['file']}: sample rate {sr} != manifest {fx['sample_rate']}")
+        samples, sr, channels, fmt = read_wav(args.fixtures / fx["file"])
+        layout = (sr, channels, fmt)
+        expected_layout = (fx["sample_rate"], fx.get("channels", 1), fx.get("format", "pcm16"))
+        if layout != expected_layout:
+            print(f"{fx['file']}: (sample rate, channels, format) {layout} != "
+                  f"manifest {expected_layout}")
             failures += 1
             continue
         run = decode(rec, samples, sr, args.feed_ms / 1000.0, fx["transcripts"])
@@ -246,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         empties = rows.pop()[1]
         if not rows:  # silence-only file
             status = "ok" if not errors else "FAIL"
-            print(f"{fx['file']:22} {sr:>5}  {'(silence)':34} "
+            print(f"{fx['file']:27} {sr:>5}  {'(no speech)':34} "
                   f"{'(no final)' if not errors else 'TEXT!':34} {'':>7} {'':>7} "
                   f"{'':>6}  {status}  empty endpoints: {empties}")
         for i, (exp, got, end, t, d, status) in enumerate(rows):
@@ -255,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             tcol = f"{t:7.3f}" if t is not None else f"{'-':>7}"
             dcol = f"{d:6.3f}" if d is not None else f"{'-':>6}"
             extra = f"  empty endpoints: {empties}" if i == 0 and empties else ""
-            print(f"{name:22} {sr:>5}  {exp:34} {got:34} {end:7.3f} {tcol} {dcol}  "
+            print(f"{name:27} {sr:>5}  {exp:34} {got:34} {end:7.3f} {tcol} {dcol}  "
                   f"{status}{extra}")
             if d is not None:
                 delays.append(d)

@@ -24,12 +24,17 @@ use crate::ModelsError;
 
 /// Where a pinned digest comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum DigestKind {
     /// Hashed by this project from a copy of the file.
     Computed,
-    /// Taken from a published listing (named in `digest_source`).
+    /// Published by whoever publishes the file (e.g. the sha256 Hugging Face
+    /// shows for an LFS file), named in `digest_source`.
     Published,
+    /// Measured and pinned by independent third parties who downloaded the
+    /// file (several agreeing pins, named in `digest_source`); used where the
+    /// publisher gives no sha256.
+    ThirdParty,
 }
 
 /// One pinned model file.

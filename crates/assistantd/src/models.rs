@@ -103,7 +103,7 @@ pub fn list(at: &Locations, profile: Option<&str>) -> Result<()> {
             entry.profiles.join(",")
         };
         println!(
-            "{:<36} {:<5} {:>9}  {:<10} {state}",
+            "{:<40} {:<5} {:>9}  {:<10} {state}",
             entry.name,
             entry.kind,
             megabytes(entry.installed_size()),
@@ -111,7 +111,7 @@ pub fn list(at: &Locations, profile: Option<&str>) -> Result<()> {
         );
         for member in &entry.members {
             println!(
-                "  {:<34} {:<5} {:>9}  from {}",
+                "  {:<38} {:<5} {:>9}  from {}",
                 format!("{}/{}", entry.name, member.name),
                 "",
                 megabytes(member.size),
@@ -149,10 +149,10 @@ pub fn verify(at: &Locations, names: &[String], profile: Option<&str>) -> Result
     let mut failed = 0;
     for entry in select(&lock, names, profile)? {
         match store.verify_fully(entry) {
-            Ok(path) => println!("ok      {:<36} {}", entry.name, path.display()),
+            Ok(path) => println!("ok      {:<40} {}", entry.name, path.display()),
             Err(e) => {
                 failed += 1;
-                println!("FAILED  {:<36} {e}", entry.name);
+                println!("FAILED  {:<40} {e}", entry.name);
             }
         }
     }
@@ -212,7 +212,7 @@ pub fn fetch(at: &Locations, args: &FetchArgs) -> Result<()> {
     for entry in entries {
         let mut bar = Bar::default();
         match runtime.block_on(fetch::fetch(&store, entry, source, options, &mut bar)) {
-            Ok(Fetched::AlreadyInstalled(path)) => println!("present {:<36} {}", entry.name, path.display()),
+            Ok(Fetched::AlreadyInstalled(path)) => println!("present {:<40} {}", entry.name, path.display()),
             Ok(Fetched::Installed {
                 path,
                 transferred,
@@ -224,7 +224,7 @@ pub fn fetch(at: &Locations, args: &FetchArgs) -> Result<()> {
                     String::new()
                 };
                 println!(
-                    "fetched {:<36} {} ({} verified{resumed})",
+                    "fetched {:<40} {} ({} verified{resumed})",
                     entry.name,
                     path.display(),
                     megabytes(transferred + resumed_from)
@@ -232,7 +232,7 @@ pub fn fetch(at: &Locations, args: &FetchArgs) -> Result<()> {
             }
             Ok(Fetched::Trusted { path, sha256 }) => {
                 println!(
-                    "trusted {:<36} {}\n        sha256 {sha256} recorded in {}; pin it in models.lock to share it",
+                    "trusted {:<40} {}\n        sha256 {sha256} recorded in {}; pin it in models.lock to share it",
                     entry.name,
                     path.display(),
                     store.root().join(assistant_models::store::TRUSTED_FILE).display()
