@@ -32,3 +32,30 @@ pub fn shared_data(test: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// The generated synthetic models and fixture WAVs (`scripts/models/ensure`
+/// builds them once per content hash under `tests/fixtures/generated/`).
+///
+/// # Panics
+/// If they cannot be built: the project venv or espeak-ng is missing
+/// (`scripts/bootstrap` installs both).
+#[must_use]
+pub fn synthetic_assets() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = workspace_root().join("scripts/models/ensure");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "{} failed ({}); run scripts/bootstrap",
+            script.display(),
+            out.status
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
+    .clone()
+}

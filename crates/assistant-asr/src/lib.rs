@@ -11,9 +11,16 @@
 //! gates the recognizer so an always-on daemon costs almost nothing while the
 //! room is quiet. The streaming transducer with endpointing joins it here.
 
+pub mod listen;
+mod onnx_meta;
+pub mod resample;
 mod sherpa;
 
-pub use sherpa::{SpeechSegment, Vad, VadConfig, library_version, onnxruntime_version};
+pub use listen::{ListenConfig, ListenStats, Listener};
+pub use sherpa::{
+    Decoding, Endpointing, Hotwords, Hypothesis, ModelInfo, Recognizer, RecognizerConfig, SpeechSegment, Stream,
+    TransducerFiles, Vad, VadConfig, inspect_transducer, library_version, onnxruntime_version,
+};
 
 use std::path::PathBuf;
 
@@ -42,6 +49,25 @@ pub enum AsrError {
         /// The likely cause and the fix.
         hint: &'static str,
     },
+    /// A model file exists but is not what the configuration says it is.
+    #[error("the {what} file {path} cannot be used: {reason}")]
+    ModelInvalid {
+        /// Which file ("encoder", "tokens", …).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and, where known, the fix.
+        reason: String,
+    },
+    /// Audio that cannot be recognized.
+    #[error("bad audio for the recognizer: {reason}")]
+    BadAudio {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The stage's thread could not run.
+    #[error("the listening stage failed: {0}")]
+    Stage(String),
     /// A configuration value is out of range.
     #[error("invalid {field}: {reason}")]
     InvalidConfig {

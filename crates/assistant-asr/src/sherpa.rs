@@ -165,6 +165,477 @@ impl Vad {
     }
 }
 
+/// The four files of a streaming transducer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransducerFiles {
+    /// The encoder ONNX model.
+    pub encoder: PathBuf,
+    /// The decoder (prediction network) ONNX model.
+    pub decoder: PathBuf,
+    /// The joiner ONNX model.
+    pub joiner: PathBuf,
+    /// The symbol table (`<symbol> <id>` per line).
+    pub tokens: PathBuf,
+}
+
+/// sherpa-onnx's three endpoint rules, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Endpointing {
+    /// Rule 1: end after this much trailing silence even if nothing was
+    /// recognized (clears false starts).
+    pub silence_without_text_s: f32,
+    /// Rule 2: end after this much trailing silence following recognized
+    /// text: the main knob of how snappy the assistant feels.
+    pub silence_after_text_s: f32,
+    /// Rule 3: end an utterance that has lasted this long, whatever follows.
+    pub max_utterance_s: f32,
+}
+
+impl Default for Endpointing {
+    /// Tuned for a snappy assistant: 0.6 s of silence after words ends a
+    /// turn (sherpa-onnx's own default is 1.2 s, which feels sluggish in
+    /// conversation), 2.4 s clears a false start, 20 s caps a monologue.
+    fn default() -> Self {
+        Self {
+            silence_without_text_s: 2.4,
+            silence_after_text_s: 0.6,
+            max_utterance_s: 20.0,
+        }
+    }
+}
+
+/// How the transducer searches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoding {
+    /// One hypothesis; the fastest.
+    Greedy,
+    /// Beam search over `max_active_paths` hypotheses; needed for hotwords.
+    ModifiedBeam {
+        /// The beam width.
+        max_active_paths: i32,
+    },
+}
+
+/// Contextual biasing: phrases the recognizer should favour.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hotwords {
+    /// One phrase per line: tokens from the model's tokens file separated by
+    /// spaces (`▁HE LL O`), or plain words when `bpe_vocab` is set.
+    pub file: PathBuf,
+    /// How much to favour them (sherpa-onnx's `hotwords_score`, e.g. 1.5).
+    pub score: f32,
+    /// The model's `bpe.model`, so the file may hold plain words.
+    pub bpe_vocab: Option<PathBuf>,
+}
+
+/// Everything needed to create a [`Recognizer`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecognizerConfig {
+    /// The model files.
+    pub model: TransducerFiles,
+    /// Threads ONNX Runtime may use.
+    pub num_threads: i32,
+    /// Search method.
+    pub decoding: Decoding,
+    /// When an utterance ends.
+    pub endpointing: Endpointing,
+    /// Optional contextual biasing (requires [`Decoding::ModifiedBeam`]).
+    pub hotwords: Option<Hotwords>,
+}
+
+impl RecognizerConfig {
+    /// Greedy decoding with the default endpoint rules and one thread.
+    #[must_use]
+    pub fn new(model: TransducerFiles) -> Self {
+        Self {
+            model,
+            num_threads: 1,
+            decoding: Decoding::Greedy,
+            endpointing: Endpointing::default(),
+            hotwords: None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), AsrError> {
+        let invalid = |field, reason: String| Err(AsrError::InvalidConfig { field, reason });
+        let e = &self.endpointing;
+        for (field, v) in [
+            ("asr.endpoint.silence_without_text_s", e.silence_without_text_s),
+            ("asr.endpoint.silence_after_text_s", e.silence_after_text_s),
+            ("asr.endpoint.max_utterance_s", e.max_utterance_s),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return invalid(field, format!("{v} is not a positive number of seconds"));
+            }
+        }
+        if self.num_threads < 1 {
+            return invalid("asr.num_threads", format!("{} is less than 1", self.num_threads));
+        }
+        if let Decoding::ModifiedBeam { max_active_paths } = self.decoding
+            && max_active_paths < 1
+        {
+            return invalid("asr.max_active_paths", format!("{max_active_paths} is less than 1"));
+        }
+        if let Some(h) = &self.hotwords {
+            if self.decoding == Decoding::Greedy {
+                return invalid(
+                    "asr.hotwords",
+                    "hotwords need decoding = \"modified_beam_search\" (greedy search ignores them)".into(),
+                );
+            }
+            if !(h.score.is_finite() && h.score > 0.0) {
+                return invalid("asr.hotwords_score", format!("{} is not a positive number", h.score));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the model files say about the model, checked before sherpa-onnx
+/// sees them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// The encoder's `model_type` (`lstm`, `zipformer2`, …).
+    pub model_type: String,
+    /// Number of symbols, blank included.
+    pub vocab_size: u64,
+    /// The tokens, by id.
+    pub symbols: Vec<String>,
+}
+
+/// Encoder architectures sherpa-onnx 2.0.1 loads as online transducers.
+const MODEL_TYPES: [&str; 5] = ["conformer", "lstm", "zipformer", "zipformer2", "ebranchformer"];
+
+/// Checks the four files against each other: each is an ONNX model with the
+/// metadata sherpa-onnx reads, and the tokens file has exactly the decoder's
+/// vocabulary with ids 0..n.
+///
+/// # Errors
+/// [`AsrError::ModelMissing`] or [`AsrError::ModelInvalid`] naming the file.
+pub fn inspect_transducer(files: &TransducerFiles) -> Result<ModelInfo, AsrError> {
+    let encoder = existing_file("encoder", &files.encoder)?;
+    let decoder = existing_file("decoder", &files.decoder)?;
+    let joiner = existing_file("joiner", &files.joiner)?;
+    let tokens = existing_file("tokens", &files.tokens)?;
+    let invalid = |what: &'static str, path: &Path, reason: String| AsrError::ModelInvalid {
+        what,
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = |what, path: &Path| {
+        crate::onnx_meta::read(path).map_err(|e| invalid(what, path, format!("not an ONNX model: {e}")))
+    };
+    let enc = meta("encoder", &encoder)?;
+    let dec = meta("decoder", &decoder)?;
+    meta("joiner", &joiner)?;
+
+    let model_type = enc.props.get("model_type").cloned().unwrap_or_default();
+    if !MODEL_TYPES.contains(&model_type.as_str()) {
+        return Err(invalid(
+            "encoder",
+            &encoder,
+            format!(
+                "its metadata model_type is {model_type:?}; sherpa-onnx streams only {} transducers (is this an offline or non-transducer model?)",
+                MODEL_TYPES.join(", ")
+            ),
+        ));
+    }
+    if model_type == "lstm" {
+        for key in [
+            "num_encoder_layers",
+            "T",
+            "decode_chunk_len",
+            "rnn_hidden_size",
+            "d_model",
+        ] {
+            if enc.positive(key).is_none() {
+                return Err(invalid(
+                    "encoder",
+                    &encoder,
+                    format!("an lstm encoder needs a positive integer {key} in its metadata"),
+                ));
+            }
+        }
+    }
+    let need = |key: &str| {
+        dec.positive(key).ok_or_else(|| {
+            invalid(
+                "decoder",
+                &decoder,
+                format!("its metadata has no positive integer {key}; is it a transducer decoder?"),
+            )
+        })
+    };
+    let vocab_size = need("vocab_size")?;
+    need("context_size")?;
+
+    let symbols = read_tokens(&tokens).map_err(|reason| invalid("tokens", &tokens, reason))?;
+    if symbols.len() as u64 != vocab_size {
+        return Err(invalid(
+            "tokens",
+            &tokens,
+            format!(
+                "it has {} symbols but the decoder {} has a vocabulary of {vocab_size}: the tokens file belongs to another model",
+                symbols.len(),
+                decoder.display()
+            ),
+        ));
+    }
+    Ok(ModelInfo {
+        model_type,
+        vocab_size,
+        symbols,
+    })
+}
+
+/// Parses a sherpa-onnx tokens file: `<symbol> <id>` per line, ids 0..n
+/// each exactly once (a line with only an id is the space symbol).
+fn read_tokens(path: &Path) -> Result<Vec<String>, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let text = String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())?;
+    let mut by_id: Vec<Option<String>> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (symbol, id) = match line.trim_end().rsplit_once(char::is_whitespace) {
+            Some((symbol, id)) => (symbol.trim(), id),
+            None => (" ", line.trim()),
+        };
+        let id: usize = id
+            .parse()
+            .map_err(|_| format!("line {}: {line:?} is not `<symbol> <id>`", index + 1))?;
+        if id >= 1 << 20 {
+            return Err(format!("line {}: id {id} is implausibly large", index + 1));
+        }
+        if by_id.len() <= id {
+            by_id.resize(id + 1, None);
+        }
+        if by_id[id].replace(symbol.to_owned()).is_some() {
+            return Err(format!("line {}: id {id} appears twice", index + 1));
+        }
+    }
+    if by_id.is_empty() {
+        return Err("it has no symbols".into());
+    }
+    by_id
+        .into_iter()
+        .enumerate()
+        .map(|(id, s)| s.ok_or_else(|| format!("id {id} is missing")))
+        .collect()
+}
+
+/// Checks a hotwords file: every token must be in the model's vocabulary
+/// (sherpa-onnx would silently drop the phrase otherwise).
+fn check_hotwords(hotwords: &Hotwords, info: &ModelInfo) -> Result<(), AsrError> {
+    let path = existing_file("hotwords", &hotwords.file)?;
+    if let Some(bpe) = &hotwords.bpe_vocab {
+        existing_file("bpe vocabulary", bpe)?;
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| AsrError::ModelInvalid {
+        what: "hotwords",
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    for (index, line) in text.lines().enumerate() {
+        // A phrase may end with ` :<boost>`; the rest are tokens.
+        for token in line.split_whitespace().filter(|t| !t.starts_with(':')) {
+            if !info.symbols.iter().any(|s| s == token) {
+                return Err(AsrError::ModelInvalid {
+                    what: "hotwords",
+                    path: path.clone(),
+                    reason: format!(
+                        "line {}: {token:?} is not a token of this model; write phrases as model tokens, or set asr.bpe_vocab to write plain words",
+                        index + 1
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A streaming transducer recognizer with endpointing.
+pub struct Recognizer {
+    inner: sherpa_onnx::OnlineRecognizer,
+    info: ModelInfo,
+}
+
+impl std::fmt::Debug for Recognizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recognizer")
+            .field("model_type", &self.info.model_type)
+            .field("vocab_size", &self.info.vocab_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recognizer {
+    /// Checks the files ([`inspect_transducer`]) and creates the recognizer.
+    ///
+    /// # Errors
+    /// [`AsrError::InvalidConfig`] naming the setting, [`AsrError::ModelMissing`]
+    /// or [`AsrError::ModelInvalid`] naming the file, or
+    /// [`AsrError::CreateFailed`] if sherpa-onnx still refuses.
+    pub fn new(config: &RecognizerConfig) -> Result<Self, AsrError> {
+        config.validate()?;
+        let info = inspect_transducer(&config.model)?;
+        if let Some(h) = &config.hotwords {
+            check_hotwords(h, &info)?;
+        }
+        let path = |p: &Path| Some(p.to_string_lossy().into_owned());
+        let m = &config.model;
+        let (method, paths) = match config.decoding {
+            Decoding::Greedy => ("greedy_search", 4),
+            Decoding::ModifiedBeam { max_active_paths } => ("modified_beam_search", max_active_paths),
+        };
+        let native = sherpa_onnx::OnlineRecognizerConfig {
+            model_config: sherpa_onnx::OnlineModelConfig {
+                transducer: sherpa_onnx::OnlineTransducerModelConfig {
+                    encoder: path(&m.encoder),
+                    decoder: path(&m.decoder),
+                    joiner: path(&m.joiner),
+                },
+                tokens: path(&m.tokens),
+                num_threads: config.num_threads,
+                modeling_unit: config
+                    .hotwords
+                    .as_ref()
+                    .and_then(|h| h.bpe_vocab.as_ref())
+                    .map(|_| "bpe".to_owned()),
+                bpe_vocab: config
+                    .hotwords
+                    .as_ref()
+                    .and_then(|h| h.bpe_vocab.as_deref())
+                    .and_then(path),
+                ..Default::default()
+            },
+            decoding_method: Some(method.into()),
+            max_active_paths: paths,
+            enable_endpoint: true,
+            rule1_min_trailing_silence: config.endpointing.silence_without_text_s,
+            rule2_min_trailing_silence: config.endpointing.silence_after_text_s,
+            rule3_min_utterance_length: config.endpointing.max_utterance_s,
+            hotwords_file: config.hotwords.as_ref().and_then(|h| path(&h.file)),
+            hotwords_score: config.hotwords.as_ref().map_or(0.0, |h| h.score),
+            ..Default::default()
+        };
+        let inner = sherpa_onnx::OnlineRecognizer::create(&native).ok_or_else(|| AsrError::CreateFailed {
+            what: "streaming recognizer",
+            path: m.encoder.clone(),
+            hint: "the files passed the checks but sherpa-onnx refused them; run with RUST_LOG=debug and see its log on stderr",
+        })?;
+        Ok(Self { inner, info })
+    }
+
+    /// What the model files declared.
+    #[must_use]
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// A new utterance stream. It borrows the recognizer, so it can never
+    /// outlive it.
+    #[must_use]
+    pub fn stream(&self) -> Stream<'_> {
+        Stream {
+            recognizer: self,
+            inner: self.inner.create_stream(),
+        }
+    }
+}
+
+/// The current hypothesis of a [`Stream`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Hypothesis {
+    /// The text, without leading or trailing spaces.
+    pub text: String,
+    /// Number of tokens.
+    pub tokens: usize,
+    /// When the last token was emitted, in seconds of audio since the
+    /// stream began (sherpa-onnx's segment start plus the token's time).
+    pub last_token_s: Option<f32>,
+}
+
+/// One audio stream being recognized.
+pub struct Stream<'r> {
+    recognizer: &'r Recognizer,
+    inner: sherpa_onnx::OnlineStream,
+}
+
+impl std::fmt::Debug for Stream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream").finish_non_exhaustive()
+    }
+}
+
+impl Stream<'_> {
+    /// Feeds 16 kHz mono samples in `[-1, 1]`.
+    ///
+    /// # Errors
+    /// [`AsrError::BadAudio`] if a sample is NaN or infinite (nothing is fed).
+    pub fn accept(&mut self, samples: &[f32]) -> Result<(), AsrError> {
+        if let Some(index) = samples.iter().position(|s| !s.is_finite()) {
+            return Err(AsrError::BadAudio {
+                reason: format!(
+                    "sample {index} of a {}-sample block is {}",
+                    samples.len(),
+                    samples[index]
+                ),
+            });
+        }
+        if !samples.is_empty() {
+            self.inner.accept_waveform(ASR_SAMPLE_RATE as i32, samples);
+        }
+        Ok(())
+    }
+
+    /// Runs every decode step the buffered audio allows; returns how many ran.
+    pub fn decode(&mut self) -> usize {
+        let mut steps = 0;
+        while self.recognizer.inner.is_ready(&self.inner) {
+            self.recognizer.inner.decode(&self.inner);
+            steps += 1;
+        }
+        steps
+    }
+
+    /// The current hypothesis.
+    #[must_use]
+    pub fn hypothesis(&self) -> Hypothesis {
+        let Some(result) = self.recognizer.inner.get_result(&self.inner) else {
+            return Hypothesis::default();
+        };
+        Hypothesis {
+            text: result.text.trim().to_owned(),
+            tokens: result.tokens.len(),
+            last_token_s: result
+                .timestamps
+                .as_ref()
+                .and_then(|t| t.last().copied())
+                .map(|t| t + result.start_time.unwrap_or(0.0)),
+        }
+    }
+
+    /// Whether the endpoint rules say the utterance has ended.
+    #[must_use]
+    pub fn is_endpoint(&self) -> bool {
+        self.recognizer.inner.is_endpoint(&self.inner)
+    }
+
+    /// Starts the next utterance (after an endpoint).
+    pub fn reset(&mut self) {
+        self.recognizer.inner.reset(&self.inner);
+    }
+
+    /// Says no more audio will come, so the last partial chunk is decoded.
+    pub fn finish_input(&mut self) {
+        self.inner.input_finished();
+    }
+}
+
 fn existing_file(what: &'static str, path: &Path) -> Result<PathBuf, AsrError> {
     if path.is_file() {
         Ok(path.to_path_buf())

@@ -10,3 +10,5 @@
 pub mod doctor;
 pub mod models;
 pub mod native;
+pub mod profile;
+pub mod transcribe;

@@ -36,6 +36,39 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Transcribe WAV files (any rate, mono or stereo, PCM16/24/32 or float)
+    /// through the listening stage: partials and finals with their times.
+    Transcribe {
+        /// The WAV files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The profile whose listening settings and models to use (a name in
+        /// configs/ or a path).
+        #[arg(long, default_value = "jarvis")]
+        profile: String,
+        /// A folder with encoder.onnx, decoder.onnx, joiner.onnx and
+        /// tokens.txt to use instead of the profile's transducer.
+        #[arg(long)]
+        transducer_dir: Option<PathBuf>,
+        /// A Silero VAD model to gate with instead of the profile's.
+        #[arg(long, conflicts_with = "no_vad")]
+        vad_model: Option<PathBuf>,
+        /// Feed every frame to the transducer (no VAD gating).
+        #[arg(long)]
+        no_vad: bool,
+        /// Endpoint rule 2: seconds of silence after words that end an utterance.
+        #[arg(long)]
+        endpoint_silence: Option<f32>,
+        /// One JSON object per event, then a summary per file.
+        #[arg(long)]
+        json: bool,
+        /// The lock file [env: ASSISTANTD_MODELS_LOCK].
+        #[arg(long)]
+        lock: Option<PathBuf>,
+        /// Where models are installed [env: ASSISTANTD_MODELS_DIR].
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+    },
     /// Install and verify the model files pinned in models.lock.
     Models {
         #[command(subcommand)]
@@ -139,6 +172,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Transcribe {
+            files,
+            profile,
+            transducer_dir,
+            vad_model,
+            no_vad,
+            endpoint_silence,
+            json,
+            lock,
+            models_dir,
+        } => {
+            let profile = assistantd::profile::Profile::load(&profile)?;
+            let at = models::Locations::resolve(lock, models_dir)?;
+            let lock = assistant_models::Lock::read(&at.lock)?;
+            let store = assistant_models::Store::new(&at.store);
+            let overrides = assistantd::profile::AsrOverrides {
+                transducer_dir,
+                vad: vad_model,
+                no_vad,
+                silence_after_text_s: endpoint_silence,
+            };
+            let config = profile.listen_config(&lock, &store, &overrides)?;
+            let stdout = std::io::stdout();
+            assistantd::transcribe::run(&config, &files, json, &mut stdout.lock())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Models {
             command,

@@ -1,0 +1,391 @@
+//! The listening stage: audio frames in, transcript events out.
+//!
+//! [`Listener`] is the synchronous core, so it can be driven frame by frame
+//! from a WAV file in tests and benchmarks exactly as from a microphone;
+//! [`spawn`] runs it on a dedicated thread between two bounded channels, so
+//! decoding never blocks the async runtime.
+//!
+//! Per frame: resample to 16 kHz once (rubato), then, with a VAD, keep the
+//! frame in a pre-roll buffer while nobody speaks; when Silero reports
+//! speech, the pre-roll and everything after it go to the transducer until
+//! its endpoint rules end the utterance. While the room is quiet the
+//! transducer sees nothing, so an always-on daemon costs only the VAD.
+//!
+//! Times: every event carries a [`Timestamp`] on the pipeline clock. A
+//! sample's time is the first frame's `captured_at` plus its position in the
+//! 16 kHz stream, so events from a file are exactly reproducible.
+//! `speech_end_at` is when the utterance's last token was emitted (the
+//! transducer's own timestamp, mapped back through the gating);
+//! `endpoint_at` is the time of the last sample fed before the endpoint
+//! fired.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use assistant_core::audio::ASR_SAMPLE_RATE;
+use assistant_core::{AudioFrame, Timestamp, TranscriptEvent, TurnId};
+
+use crate::resample::Resampler;
+use crate::{AsrError, Recognizer, RecognizerConfig, Stream, Vad, VadConfig};
+
+/// Settings of the listening stage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListenConfig {
+    /// The streaming recognizer.
+    pub recognizer: RecognizerConfig,
+    /// Voice-activity gating; `None` feeds every frame to the transducer.
+    pub vad: Option<VadConfig>,
+    /// Audio kept from before the detected onset, in seconds, on top of
+    /// the VAD's own detection delay (`min_speech_s`), so no first syllable
+    /// is lost.
+    pub pre_roll_s: f32,
+}
+
+impl ListenConfig {
+    /// No gating, 0.3 s pre-roll (used once a VAD is set).
+    #[must_use]
+    pub fn new(recognizer: RecognizerConfig) -> Self {
+        Self {
+            recognizer,
+            vad: None,
+            pre_roll_s: 0.3,
+        }
+    }
+}
+
+/// What the stage did, for benchmarks and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenStats {
+    /// Frames received.
+    pub frames: u64,
+    /// 16 kHz samples the frames amounted to.
+    pub samples: u64,
+    /// 16 kHz samples fed to the transducer (all of them without a VAD).
+    pub samples_fed: u64,
+    /// Decode steps the transducer ran.
+    pub decode_steps: u64,
+    /// Final transcripts produced.
+    pub finals: u64,
+}
+
+/// The listening stage's state for one audio stream.
+pub struct Listener<'r> {
+    stream: Stream<'r>,
+    vad: Option<Vad>,
+    resampler: Option<Resampler>,
+    scratch: Vec<f32>,
+    origin: Option<Timestamp>,
+    /// 16 kHz samples seen so far (the stream's clock).
+    position: u64,
+    gate_open: bool,
+    pre_roll: VecDeque<f32>,
+    pre_roll_max: usize,
+    /// (transducer sample index, stream position) where each contiguous
+    /// fed run began; maps transducer time back to the stream's clock.
+    runs: Vec<(u64, u64)>,
+    fed: u64,
+    turn: TurnId,
+    announced: bool,
+    partial: String,
+    stats: ListenStats,
+}
+
+impl std::fmt::Debug for Listener<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("gated", &self.vad.is_some())
+            .field("turn", &self.turn)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'r> Listener<'r> {
+    /// A listener on `recognizer`, gated by the VAD `config.vad` names.
+    ///
+    /// # Errors
+    /// [`AsrError`] if the VAD cannot be created or `pre_roll_s` is invalid.
+    pub fn new(recognizer: &'r Recognizer, config: &ListenConfig) -> Result<Self, AsrError> {
+        if !(config.pre_roll_s.is_finite() && (0.0..=5.0).contains(&config.pre_roll_s)) {
+            return Err(AsrError::InvalidConfig {
+                field: "asr.pre_roll_s",
+                reason: format!("{} is not between 0 and 5 seconds", config.pre_roll_s),
+            });
+        }
+        let vad = config.vad.as_ref().map(Vad::new).transpose()?;
+        let lag = config.vad.as_ref().map_or(0.0, |v| v.min_speech_s);
+        // The VAD reports speech min_speech_s after it began, judged on
+        // 32 ms windows: keep that much, one window, and the pre-roll.
+        let pre_roll_max = ((config.pre_roll_s + lag + 0.032) * ASR_SAMPLE_RATE as f32).ceil() as usize;
+        Ok(Self {
+            stream: recognizer.stream(),
+            vad,
+            resampler: None,
+            scratch: Vec::with_capacity(4096),
+            origin: None,
+            position: 0,
+            gate_open: false,
+            pre_roll: VecDeque::with_capacity(pre_roll_max),
+            pre_roll_max,
+            runs: Vec::new(),
+            fed: 0,
+            turn: TurnId(1),
+            announced: false,
+            partial: String::new(),
+            stats: ListenStats::default(),
+        })
+    }
+
+    /// What the stage has done so far.
+    #[must_use]
+    pub fn stats(&self) -> ListenStats {
+        self.stats
+    }
+
+    /// Processes one frame, appending the events it causes to `events`.
+    ///
+    /// # Errors
+    /// [`AsrError::BadAudio`] for a frame with a sample rate of 0, a rate
+    /// different from earlier frames, or NaN/infinite samples (the frame is
+    /// dropped; the listener stays usable).
+    pub fn push(&mut self, frame: &AudioFrame, events: &mut Vec<TranscriptEvent>) -> Result<(), AsrError> {
+        if let Some(index) = frame.samples.iter().position(|s| !s.is_finite()) {
+            return Err(AsrError::BadAudio {
+                reason: format!(
+                    "sample {index} of the frame captured at {:?} is {}",
+                    frame.captured_at, frame.samples[index]
+                ),
+            });
+        }
+        let resampler = match &mut self.resampler {
+            Some(r) if r.input_rate() == frame.sample_rate => r,
+            Some(r) => {
+                return Err(AsrError::BadAudio {
+                    reason: format!(
+                        "the sample rate changed from {} Hz to {} Hz mid-stream; start a new stream",
+                        r.input_rate(),
+                        frame.sample_rate
+                    ),
+                });
+            }
+            None => self
+                .resampler
+                .insert(Resampler::new(frame.sample_rate).map_err(|e| AsrError::BadAudio { reason: e.to_string() })?),
+        };
+        self.origin.get_or_insert(frame.captured_at);
+        self.stats.frames += 1;
+        let mut block = std::mem::take(&mut self.scratch);
+        block.clear();
+        resampler.push(&frame.samples, &mut block);
+        let result = self.process(&block, events);
+        self.scratch = block;
+        result
+    }
+
+    /// Ends the stream: flushes the resampler and decodes what is left; an
+    /// utterance still open becomes a final (endpoint = end of input).
+    ///
+    /// # Errors
+    /// As [`Listener::push`].
+    pub fn finish(&mut self, events: &mut Vec<TranscriptEvent>) -> Result<(), AsrError> {
+        let mut block = std::mem::take(&mut self.scratch);
+        block.clear();
+        if let Some(r) = &mut self.resampler {
+            r.flush(&mut block);
+        }
+        self.process(&block, events)?;
+        self.scratch = block;
+        if self.vad.is_none() || self.gate_open {
+            self.stream.finish_input();
+            self.stats.decode_steps += self.stream.decode() as u64;
+            self.after_decode(events);
+            let text = self.stream.hypothesis().text;
+            if !text.is_empty() {
+                self.emit_final(text, events);
+            }
+        }
+        Ok(())
+    }
+
+    fn process(&mut self, block: &[f32], events: &mut Vec<TranscriptEvent>) -> Result<(), AsrError> {
+        let start = self.position;
+        self.position += block.len() as u64;
+        self.stats.samples += block.len() as u64;
+        let Some(vad) = &mut self.vad else {
+            return self.feed(block, start, events);
+        };
+        vad.accept(block);
+        if self.gate_open {
+            return self.feed(block, start, events);
+        }
+        self.pre_roll.extend(block.iter().copied());
+        let excess = self.pre_roll.len().saturating_sub(self.pre_roll_max);
+        self.pre_roll.drain(..excess);
+        if !vad.is_speech() {
+            return Ok(());
+        }
+        self.gate_open = true;
+        events.push(TranscriptEvent::SpeechStarted {
+            turn: self.turn,
+            at: self.time_of(self.position),
+        });
+        self.announced = true;
+        let held: Vec<f32> = self.pre_roll.drain(..).collect();
+        self.feed(&held, self.position - held.len() as u64, events)
+    }
+
+    /// Feeds samples that begin at stream position `from`, decodes, and
+    /// reports.
+    fn feed(&mut self, samples: &[f32], from: u64, events: &mut Vec<TranscriptEvent>) -> Result<(), AsrError> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        if self.runs.last().is_none_or(|&(k, p)| p + (self.fed - k) != from) {
+            self.runs.push((self.fed, from));
+        }
+        self.stream.accept(samples)?;
+        self.fed += samples.len() as u64;
+        self.stats.samples_fed += samples.len() as u64;
+        self.stats.decode_steps += self.stream.decode() as u64;
+        self.after_decode(events);
+        Ok(())
+    }
+
+    fn after_decode(&mut self, events: &mut Vec<TranscriptEvent>) {
+        let text = self.stream.hypothesis().text;
+        if !text.is_empty() && text != self.partial {
+            if !self.announced {
+                events.push(TranscriptEvent::SpeechStarted {
+                    turn: self.turn,
+                    at: self.time_of(self.position),
+                });
+                self.announced = true;
+            }
+            events.push(TranscriptEvent::Partial {
+                turn: self.turn,
+                text: text.clone(),
+                at: self.time_of(self.position),
+            });
+            self.partial.clone_from(&text);
+        }
+        if self.stream.is_endpoint() {
+            if text.is_empty() {
+                // Rule 1 after a false start: nothing to report; the turn
+                // stays open for the next utterance.
+                self.restart();
+            } else {
+                self.emit_final(text, events);
+            }
+        }
+    }
+
+    fn emit_final(&mut self, text: String, events: &mut Vec<TranscriptEvent>) {
+        let endpoint_at = self.time_of(self.position);
+        let speech_end_at = self.stream.hypothesis().last_token_s.map_or(endpoint_at, |s| {
+            self.time_of(self.stream_position((f64::from(s) * f64::from(ASR_SAMPLE_RATE)).round() as u64))
+        });
+        events.push(TranscriptEvent::Final {
+            turn: self.turn,
+            text,
+            speech_end_at,
+            endpoint_at,
+        });
+        self.stats.finals += 1;
+        self.turn = self.turn.next();
+        self.announced = false;
+        self.restart();
+    }
+
+    fn restart(&mut self) {
+        self.stream.reset();
+        self.partial.clear();
+        if self.vad.is_some() {
+            self.gate_open = false;
+        }
+    }
+
+    /// The stream position of transducer sample `k`.
+    fn stream_position(&self, k: u64) -> u64 {
+        let index = self.runs.partition_point(|&(start, _)| start <= k);
+        self.runs
+            .get(index.wrapping_sub(1))
+            .map_or(k, |&(start, position)| position + (k - start))
+    }
+
+    fn time_of(&self, position: u64) -> Timestamp {
+        let origin = self.origin.unwrap_or(Timestamp::from_nanos(0));
+        origin.plus(Duration::from_nanos(
+            position * 1_000_000_000 / u64::from(ASR_SAMPLE_RATE),
+        ))
+    }
+}
+
+/// Runs the listening stage on its own thread: frames from `frames`,
+/// events to `events`, until `frames` closes (the open utterance is then
+/// finished) or `cancel` fires (nothing more is sent). Returns once the
+/// models are loaded, so a bad configuration is reported here, not later.
+///
+/// # Errors
+/// [`AsrError`] if the recognizer or the VAD cannot be created.
+pub fn spawn(
+    config: ListenConfig,
+    mut frames: tokio::sync::mpsc::Receiver<AudioFrame>,
+    events: tokio::sync::mpsc::Sender<TranscriptEvent>,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<std::thread::JoinHandle<Result<ListenStats, AsrError>>, AsrError> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), AsrError>>(1);
+    let handle = std::thread::Builder::new()
+        .name("asr".into())
+        .spawn(move || {
+            let recognizer = match Recognizer::new(&config.recognizer) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return Ok(ListenStats::default());
+                }
+            };
+            let mut listener = match Listener::new(&recognizer, &config) {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return Ok(ListenStats::default());
+                }
+            };
+            let _ = ready_tx.send(Ok(()));
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .map_err(|e| AsrError::Stage(format!("cannot start the stage's event loop: {e}")))?;
+            runtime.block_on(async {
+                let mut out = Vec::new();
+                loop {
+                    let frame = tokio::select! {
+                        biased;
+                        () = cancel.cancelled() => return Ok(listener.stats()),
+                        frame = frames.recv() => frame,
+                    };
+                    let last = frame.is_none();
+                    match frame {
+                        Some(frame) => listener.push(&frame, &mut out)?,
+                        None => listener.finish(&mut out)?,
+                    }
+                    for event in out.drain(..) {
+                        tokio::select! {
+                            biased;
+                            () = cancel.cancelled() => return Ok(listener.stats()),
+                            sent = events.send(event) => if sent.is_err() { return Ok(listener.stats()) },
+                        }
+                    }
+                    if last {
+                        return Ok(listener.stats());
+                    }
+                }
+            })
+        })
+        .map_err(|e| AsrError::Stage(format!("cannot start the ASR thread: {e}")))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(AsrError::Stage("the ASR thread ended while loading the models".into())),
+    }
+}

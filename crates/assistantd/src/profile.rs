@@ -1,0 +1,301 @@
+//! Profiles: one TOML file per assistant (`configs/jarvis.toml`).
+//!
+//! A profile names its models by their models.lock names; turning it into
+//! stage configurations resolves those names in the model store and
+//! verifies each file (size and sha256, the digest cached by size and mtime
+//! so this stays fast), which is the daemon's start-up check. Mistakes in
+//! the file are reported with its path and line.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use assistant_asr::{Decoding, Endpointing, Hotwords, ListenConfig, RecognizerConfig, TransducerFiles, VadConfig};
+use assistant_models::{Lock, Store};
+use serde::Deserialize;
+
+/// The profiles shipped in the checkout.
+const CHECKOUT_CONFIGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs");
+
+/// A parsed profile.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The listening stage.
+    pub asr: AsrSection,
+    /// Where the profile was read from (set after parsing).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// `[asr]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsrSection {
+    /// models.lock prefix of the transducer's encoder/decoder/joiner/tokens.
+    pub transducer: String,
+    /// Pre-roll in seconds.
+    #[serde(default = "default_pre_roll")]
+    pub pre_roll_s: f32,
+    /// ONNX Runtime threads.
+    #[serde(default = "default_threads")]
+    pub num_threads: i32,
+    /// `greedy_search` or `modified_beam_search`.
+    #[serde(default = "default_decoding")]
+    pub decoding: String,
+    /// Beam width for `modified_beam_search`.
+    #[serde(default = "default_paths")]
+    pub max_active_paths: i32,
+    /// Hotwords file (relative to the profile).
+    #[serde(default)]
+    pub hotwords_file: Option<PathBuf>,
+    /// Hotwords boost.
+    #[serde(default = "default_hotwords_score")]
+    pub hotwords_score: f32,
+    /// `[asr.endpoint]`.
+    #[serde(default)]
+    pub endpoint: EndpointSection,
+    /// `[asr.vad]`: voice-activity gating; absent or `model = ""` for none.
+    #[serde(default)]
+    pub vad: VadSection,
+}
+
+fn default_pre_roll() -> f32 {
+    0.3
+}
+fn default_threads() -> i32 {
+    1
+}
+fn default_decoding() -> String {
+    "greedy_search".into()
+}
+fn default_paths() -> i32 {
+    4
+}
+fn default_hotwords_score() -> f32 {
+    1.5
+}
+
+/// `[asr.endpoint]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EndpointSection {
+    /// Rule 1.
+    pub silence_without_text_s: f32,
+    /// Rule 2.
+    pub silence_after_text_s: f32,
+    /// Rule 3.
+    pub max_utterance_s: f32,
+}
+
+impl Default for EndpointSection {
+    fn default() -> Self {
+        let d = Endpointing::default();
+        Self {
+            silence_without_text_s: d.silence_without_text_s,
+            silence_after_text_s: d.silence_after_text_s,
+            max_utterance_s: d.max_utterance_s,
+        }
+    }
+}
+
+/// `[asr.vad]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VadSection {
+    /// models.lock name of the Silero VAD; empty for no gating.
+    pub model: String,
+    /// Speech probability threshold.
+    pub threshold: f32,
+    /// Speech needed to open the gate, in seconds.
+    pub min_speech_s: f32,
+    /// Silence that closes a segment, in seconds.
+    pub min_silence_s: f32,
+}
+
+impl Default for VadSection {
+    fn default() -> Self {
+        let d = VadConfig::new("");
+        Self {
+            model: String::new(),
+            threshold: d.threshold,
+            min_speech_s: d.min_speech_s,
+            min_silence_s: d.min_silence_s,
+        }
+    }
+}
+
+impl Profile {
+    /// Finds a profile: an existing file path, else `NAME.toml` in
+    /// `$XDG_CONFIG_HOME/assistantd/` (or `~/.config/assistantd/`), else in
+    /// the checkout's `configs/`.
+    ///
+    /// # Errors
+    /// If no such profile exists, or it does not parse.
+    pub fn load(name: &str) -> Result<Self> {
+        let direct = Path::new(name);
+        if direct.is_file() {
+            return Self::read(direct);
+        }
+        let user = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .map(|d| d.join("assistantd"));
+        let mut looked = Vec::new();
+        for dir in user.into_iter().chain([PathBuf::from(CHECKOUT_CONFIGS)]) {
+            let path = dir.join(format!("{name}.toml"));
+            if path.is_file() {
+                return Self::read(&path);
+            }
+            looked.push(path.display().to_string());
+        }
+        bail!("no profile {name:?}: looked for {}", looked.join(", "))
+    }
+
+    /// Reads and parses one profile file.
+    ///
+    /// # Errors
+    /// If it cannot be read, or with `path:line: message` if it does not parse.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses profile text; `path` is used in errors and for relative paths.
+    ///
+    /// # Errors
+    /// `path:line: message` naming the first mistake.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let mut profile: Self = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            let line = text[..offset.min(text.len())].matches('\n').count() + 1;
+            anyhow::anyhow!("{}:{line}: {}", path.display(), e.message().trim())
+        })?;
+        profile.path = path.to_path_buf();
+        Ok(profile)
+    }
+
+    /// The listening stage's configuration, with every model resolved in
+    /// `store` and verified against `lock`.
+    ///
+    /// # Errors
+    /// If a model is unknown, not installed or fails verification (the
+    /// message names the fix), or a setting is invalid.
+    pub fn listen_config(&self, lock: &Lock, store: &Store, overrides: &AsrOverrides) -> Result<ListenConfig> {
+        let asr = &self.asr;
+        let here = self.path.parent().unwrap_or(Path::new("."));
+        let model = match &overrides.transducer_dir {
+            Some(dir) => TransducerFiles {
+                encoder: dir.join("encoder.onnx"),
+                decoder: dir.join("decoder.onnx"),
+                joiner: dir.join("joiner.onnx"),
+                tokens: dir.join("tokens.txt"),
+            },
+            None => {
+                let part = |p: &str| resolve(lock, store, &format!("{}/{p}", asr.transducer));
+                TransducerFiles {
+                    encoder: part("encoder")?,
+                    decoder: part("decoder")?,
+                    joiner: part("joiner")?,
+                    tokens: part("tokens")?,
+                }
+            }
+        };
+        let decoding = match asr.decoding.as_str() {
+            "greedy_search" => Decoding::Greedy,
+            "modified_beam_search" => Decoding::ModifiedBeam {
+                max_active_paths: asr.max_active_paths,
+            },
+            other => bail!(
+                "{}: asr.decoding = {other:?} is not \"greedy_search\" or \"modified_beam_search\"",
+                self.path.display()
+            ),
+        };
+        let e = &asr.endpoint;
+        let mut endpointing = Endpointing {
+            silence_without_text_s: e.silence_without_text_s,
+            silence_after_text_s: e.silence_after_text_s,
+            max_utterance_s: e.max_utterance_s,
+        };
+        if let Some(rule2) = overrides.silence_after_text_s {
+            endpointing.silence_after_text_s = rule2;
+        }
+        let recognizer = RecognizerConfig {
+            model,
+            num_threads: asr.num_threads,
+            decoding,
+            endpointing,
+            hotwords: asr.hotwords_file.as_ref().map(|f| Hotwords {
+                file: here.join(f),
+                score: asr.hotwords_score,
+                bpe_vocab: None,
+            }),
+        };
+        let vad_model = match (&overrides.vad, overrides.no_vad) {
+            (_, true) => None,
+            (Some(path), false) => Some(path.clone()),
+            (None, false) if asr.vad.model.is_empty() => None,
+            (None, false) => Some(resolve(lock, store, &asr.vad.model)?),
+        };
+        let vad = vad_model.map(|model| VadConfig {
+            threshold: asr.vad.threshold,
+            min_speech_s: asr.vad.min_speech_s,
+            min_silence_s: asr.vad.min_silence_s,
+            ..VadConfig::new(model)
+        });
+        Ok(ListenConfig {
+            recognizer,
+            vad,
+            pre_roll_s: asr.pre_roll_s,
+        })
+    }
+}
+
+/// Command-line overrides of a profile's listening settings.
+#[derive(Clone, Debug, Default)]
+pub struct AsrOverrides {
+    /// A folder with encoder.onnx, decoder.onnx, joiner.onnx and tokens.txt
+    /// (such as the synthetic test model), instead of the profile's models.
+    pub transducer_dir: Option<PathBuf>,
+    /// A Silero VAD file instead of the profile's.
+    pub vad: Option<PathBuf>,
+    /// Feed every frame: no VAD gating.
+    pub no_vad: bool,
+    /// Rule 2 (silence after text), in seconds.
+    pub silence_after_text_s: Option<f32>,
+}
+
+/// The verified path of a model file or archive member named in models.lock.
+fn resolve(lock: &Lock, store: &Store, name: &str) -> Result<PathBuf> {
+    let (entry, member) = lock.find(name)?;
+    let path = store.verify(entry)?;
+    Ok(match member {
+        Some(member) => store.member_path(entry, member),
+        None => path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_jarvis_profile_parses() {
+        let profile = Profile::load("jarvis").expect("configs/jarvis.toml");
+        assert_eq!(profile.asr.transducer, "asr/streaming-zipformer-en");
+        assert_eq!(profile.asr.vad.model, "silero-vad/v4");
+        assert!((profile.asr.endpoint.silence_after_text_s - 0.6).abs() < 1e-6);
+        assert!((profile.asr.vad.min_speech_s - 0.25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn mistakes_name_the_file_and_line() {
+        let text = "[asr]\ntransducer = \"x\"\n\n[asr.endpoint]\nsilence_after_text = 0.5\n";
+        let err = Profile::parse(text, Path::new("configs/mine.toml")).expect_err("unknown key");
+        let message = err.to_string();
+        assert!(message.starts_with("configs/mine.toml:5:"), "{message}");
+        assert!(message.contains("silence_after_text"), "{message}");
+        let err = Profile::parse("[asr]\ntransducer = 3\n", Path::new("p.toml")).expect_err("type");
+        assert!(err.to_string().starts_with("p.toml:2:"), "{err}");
+    }
+}
