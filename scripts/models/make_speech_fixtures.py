@@ -21,7 +21,7 @@ Next to them:
 
 manifest.json  espeak-ng version, voice, threshold, and one entry per file:
                file, text, sample_rate, channels, format, duration_s,
-               speech_start_s, speech_end_s.
+               speech_start_s, speech_end_s; plus the ``gated`` list (below).
 manifest.tsv   file, text, sample_rate, duration_s, speech_start_s,
                speech_end_s (one row per file).
 
@@ -32,6 +32,31 @@ that first sample's time, end is the time just after the last one (like
 tones.py's speech_end_s), both shifted by PAD_BEFORE_S into the padded file's
 timeline and rounded to 1 us.  The resampler is zero-phase, so the times hold
 for the 16 kHz file to within one output sample.
+
+The same folder also gets the *gated* family, for VAD-gated recognizers:
+``gated_short.wav`` (4 s, utterance at 1.0 s) and ``gated_60s.wav`` (60 s,
+utterance at 30.0 s).  The utterance is a whispered "psst hey"
+(``espeak-ng -v en-us+whisper``, exact zeros trimmed, resampled as above,
+peak-normalised to GATED_PEAK) with three tones of the tone transducer's
+vocabulary (tones.py frequencies, 0.15 s, amplitude 0.05, phase 0 at each tone
+start, tones.py's 10 ms ramps) added before the single rounding to int16:
+"hello" from 0.02 s after the whisper starts (under the "p-sss"), "stop" and
+"three" 0.10 s and 0.35 s after it ends.  Whispered speech because Silero VAD
+does not fire on pure tones, and voiced speech makes the tone transducer emit
+spurious words: whispered speech has no harmonics, so the transducer decodes
+only the tones, while Silero VAD v4 reports speech about 0.3-0.4 s after the
+whisper starts -- after "hello" has ended.  A recognizer that starts at the
+VAD onset hears "stop three"; one with a pre-roll hears "hello stop three"
+(scripts/models/check_gating.py proves both).  "psst" makes the onset
+reliable: a whispered "hey jarvis" is detected 0.34 s in after 1 s of
+silence but only 0.82-0.87 s in (after the whisper ends) after 30 s.  The
+gated entries are a separate ``gated`` list in manifest.json (manifest.tsv
+lists the questions only): file, transcript, sample_rate, channels, format,
+duration_s, whisper_text, whisper_voice, whisper_start_s, whisper_end_s,
+first_tone_end_s, speech_end_s, rule2_min_s (the endpoint rule1/rule2 a
+recognizer needs to keep the utterance one final: the longest tone-end to
+next-tone-end span + 0.04 s) and tones (word, freq_hz, amplitude, start_s,
+end_s).  All positions are whole samples; the times are sample / 16000.
 
 The output is byte-for-byte reproducible for a given espeak-ng build (1.51 on
 Debian was used to write this) and numpy; the ``ensure`` script keys its cache
@@ -70,6 +95,27 @@ HALF_TAPS = 64
 CUTOFF_HZ = 7600.0
 KAISER_BETA = 8.6
 
+# The gated family: a whispered wake phrase with tone words under and after it.
+GATED_VOICE = "en-us+whisper"
+GATED_TEXT = "psst hey"
+GATED_PEAK = 0.5               # whisper peak, of full scale
+GATED_TONE_S = 0.15
+GATED_TONE_AMPLITUDE = 0.05
+GATED_TRANSCRIPT = "hello stop three"
+# (word, anchor, offset_s): each tone starts offset_s after the whisper's
+# first sample ("whisper_start") or just after its last one ("whisper_end").
+GATED_TONES: tuple[tuple[str, str, float], ...] = (
+    ("hello", "whisper_start", 0.02),
+    ("stop", "whisper_end", 0.10),
+    ("three", "whisper_end", 0.35),
+)
+# (name, whisper_start_s, duration_s)
+GATED_FILES: tuple[tuple[str, float, float], ...] = (
+    ("gated_short", 1.0, 4.0),
+    ("gated_60s", 30.0, 60.0),
+)
+ENCODER_FRAME_S = 0.04     # the tone transducer's encoder frame (4 x 10 ms)
+
 
 @dataclass(frozen=True)
 class Question:
@@ -100,10 +146,10 @@ def espeak_version() -> str:
     return out.split(":", 1)[1].split()[0] if ":" in out else out.strip()
 
 
-def speak(text: str, workdir: Path) -> np.ndarray:
+def speak(text: str, workdir: Path, voice: str = VOICE) -> np.ndarray:
     """Speak ``text`` with espeak-ng; returns its int16 samples at 22050 Hz."""
     path = workdir / "espeak.wav"
-    subprocess.run(["espeak-ng", "-v", VOICE, "-w", str(path), "--", text],
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), "--", text],
                    check=True, stdout=subprocess.DEVNULL)
     with wave.open(str(path), "rb") as w:
         if (w.getnchannels(), w.getsampwidth(), w.getframerate()) != (1, 2, ESPEAK_RATE):
@@ -165,6 +211,67 @@ def speech_bounds(x: np.ndarray) -> tuple[float, float]:
     return loud[0] / ESPEAK_RATE, (loud[-1] + 1) / ESPEAK_RATE
 
 
+def whisper_16k(raw: np.ndarray) -> np.ndarray:
+    """Trimmed 22050 Hz int16 whisper -> float64 16 kHz, peak GATED_PEAK."""
+    w = resample(raw).astype(np.float64)
+    return w * (GATED_PEAK / np.abs(w).max())
+
+
+def render_gated(name: str, whisper: np.ndarray, start_s: float,
+                 duration_s: float) -> tuple[np.ndarray, dict]:
+    """One gated file: silence, whisper at start_s with GATED_TONES, silence.
+
+    Every position is a whole number of samples, so the manifest times
+    (sample index / SAMPLE_RATE) are exact.  Tones come from tones.py
+    (frequency, phase 0 at the tone start, 10 ms raised-cosine ramps) and are
+    added to the whisper before the single rounding to int16.
+    """
+    n = int(round(duration_s * SAMPLE_RATE))
+    n_tone = int(round(GATED_TONE_S * SAMPLE_RATE))
+    ramp = int(round(tones.RAMP_S * SAMPLE_RATE))
+    ws = int(round(start_s * SAMPLE_RATE))
+    we = ws + len(whisper)
+    x = np.zeros(n)
+    x[ws:we] += whisper
+    anchors = {"whisper_start": ws, "whisper_end": we}
+    spans = []
+    for word, anchor, offset_s in GATED_TONES:
+        tok = tones.token(word)
+        a = anchors[anchor] + int(round(offset_s * SAMPLE_RATE))
+        if spans and a - spans[-1][2] < int(round(tones.MIN_GAP_S * SAMPLE_RATE)):
+            raise ValueError(f"{name}: the gap before {word!r} is under {tones.MIN_GAP_S} s")
+        x[a:a + n_tone] += tones._tone(tok.freq_hz, n_tone, SAMPLE_RATE,
+                                       GATED_TONE_AMPLITUDE, ramp)
+        spans.append((tok, a, a + n_tone))
+    if spans[-1][2] + int(round(tones.TRAIL_S * SAMPLE_RATE)) > n:
+        raise ValueError(f"{name}: less than {tones.TRAIL_S} s of silence after the last tone")
+    if " ".join(t.word for t, _, _ in spans) != GATED_TRANSCRIPT:
+        raise ValueError(f"{name}: tones do not spell {GATED_TRANSCRIPT!r}")
+    pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2")
+    ends = [e for _, _, e in spans]
+    # sherpa counts endpoint silence from the last emitted word (README.md).
+    rule2_min = max(b - a for a, b in zip(ends, ends[1:])) / SAMPLE_RATE + ENCODER_FRAME_S
+    entry = {
+        "file": f"{name}.wav",
+        "transcript": GATED_TRANSCRIPT,
+        "sample_rate": SAMPLE_RATE,
+        "channels": 1,
+        "format": "pcm16",
+        "duration_s": n / SAMPLE_RATE,
+        "whisper_text": GATED_TEXT,
+        "whisper_voice": GATED_VOICE,
+        "whisper_start_s": ws / SAMPLE_RATE,
+        "whisper_end_s": we / SAMPLE_RATE,
+        "first_tone_end_s": ends[0] / SAMPLE_RATE,
+        "speech_end_s": ends[-1] / SAMPLE_RATE,
+        "rule2_min_s": round(rule2_min, 6),
+        "tones": [{"word": t.word, "freq_hz": t.freq_hz, "amplitude": GATED_TONE_AMPLITUDE,
+                   "start_s": a / SAMPLE_RATE, "end_s": e / SAMPLE_RATE}
+                  for t, a, e in spans],
+    }
+    return pcm, entry
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, type=Path, help="output directory")
@@ -200,6 +307,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append("\t".join(str(entry[k]) for k in (
                 "file", "text", "sample_rate", "duration_s",
                 "speech_start_s", "speech_end_s")))
+        whisper = whisper_16k(trim_zeros(speak(GATED_TEXT, Path(tmp), GATED_VOICE)))
+        gated = []
+        for name, start_s, duration_s in GATED_FILES:
+            pcm, entry = render_gated(name, whisper, start_s, duration_s)
+            tones.write_wav(args.out / entry["file"], pcm, SAMPLE_RATE)
+            gated.append(entry)
 
     manifest = {
         "generator": "scripts/models/make_speech_fixtures.py",
@@ -209,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         "pad_after_s": PAD_AFTER_S,
         "threshold": THRESHOLD,
         "fixtures": entries,
+        "gated": gated,
     }
     (args.out / "manifest.json").write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -216,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     for e in entries:
         print(f"{e['file']:24} {e['duration_s']:7.3f} s  speech "
               f"{e['speech_start_s']:.3f}..{e['speech_end_s']:.3f} s  {e['text']}")
+    for g in gated:
+        print(f"{g['file']:24} {g['duration_s']:7.3f} s  whisper "
+              f"{g['whisper_start_s']:.4f}..{g['whisper_end_s']:.4f} s, tones end "
+              f"{g['first_tone_end_s']:.4f} / {g['speech_end_s']:.4f} s  {g['transcript']}")
     return 0
 
 

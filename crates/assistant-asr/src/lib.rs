@@ -7,9 +7,19 @@
 //! one module, `sherpa`, where failures to create native objects become errors that
 //! name the file or setting at fault.
 //!
-//! Today it provides the Silero voice-activity detector ([`Vad`]), which
-//! gates the recognizer so an always-on daemon costs almost nothing while the
-//! room is quiet. The streaming transducer with endpointing joins it here.
+//! - [`Recognizer`] / [`Stream`]: sherpa-onnx's streaming transducer with its
+//!   three endpoint rules. A stream borrows its recognizer, so it can never
+//!   outlive it. The model files are checked first ([`inspect_transducer`]):
+//!   sherpa-onnx accepts a tokens file from another model and then throws a
+//!   C++ exception through the C API (the process dies), so that mismatch
+//!   must be an error here.
+//! - [`Vad`]: Silero voice-activity detection, which gates the recognizer so
+//!   an always-on daemon costs almost nothing while the room is quiet.
+//! - [`resample`]: capture rates to 16 kHz, once, with rubato.
+//! - [`listen`]: the stage itself, frames in and [`TranscriptEvent`]s out,
+//!   synchronous ([`Listener`]) or on its own thread ([`listen::spawn`]).
+//!
+//! [`TranscriptEvent`]: assistant_core::TranscriptEvent
 
 pub mod listen;
 mod onnx_meta;

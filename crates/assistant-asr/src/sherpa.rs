@@ -219,12 +219,13 @@ pub enum Decoding {
 /// Contextual biasing: phrases the recognizer should favour.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hotwords {
-    /// One phrase per line: tokens from the model's tokens file separated by
-    /// spaces (`▁HE LL O`), or plain words when `bpe_vocab` is set.
+    /// One phrase per line, optionally ending in ` :<boost>`. With
+    /// `bpe_vocab`, plain words; without, words the tokens file holds as
+    /// they are (sherpa-onnx's `cjkchar` unit, with `▁` a token of its own).
     pub file: PathBuf,
     /// How much to favour them (sherpa-onnx's `hotwords_score`, e.g. 1.5).
     pub score: f32,
-    /// The model's `bpe.model`, so the file may hold plain words.
+    /// The model's `bpe.vocab`, so the file may hold plain words.
     pub bpe_vocab: Option<PathBuf>,
 }
 
@@ -440,21 +441,37 @@ fn check_hotwords(hotwords: &Hotwords, info: &ModelInfo) -> Result<(), AsrError>
         reason: e.to_string(),
     })?;
     for (index, line) in text.lines().enumerate() {
-        // A phrase may end with ` :<boost>`; the rest are tokens.
-        for token in line.split_whitespace().filter(|t| !t.starts_with(':')) {
-            if !info.symbols.iter().any(|s| s == token) {
-                return Err(AsrError::ModelInvalid {
-                    what: "hotwords",
-                    path: path.clone(),
-                    reason: format!(
-                        "line {}: {token:?} is not a token of this model; write phrases as model tokens, or set asr.bpe_vocab to write plain words",
-                        index + 1
-                    ),
-                });
-            }
+        if let Some(piece) = unknown_hotword_piece(line, &info.symbols) {
+            return Err(AsrError::ModelInvalid {
+                what: "hotwords",
+                path: path.clone(),
+                reason: format!(
+                    "line {}: {piece:?} is not a token of this model, so sherpa-onnx would drop the phrase; \
+                     for a BPE model set the model's bpe.vocab (asr.bpe_vocab) and write plain words",
+                    index + 1
+                ),
+            });
         }
     }
     Ok(())
+}
+
+/// The first piece of a hotwords line that the model's tokens cannot
+/// express, splitting words the way sherpa-onnx 2.0.1 does without a BPE
+/// vocabulary (modeling unit `cjkchar`): `▁` is a piece of its own, a word
+/// is looked up whole, and a trailing `:<boost>` is not a word.
+fn unknown_hotword_piece<'a>(line: &'a str, symbols: &[String]) -> Option<&'a str> {
+    line.split_whitespace()
+        .filter(|word| !word.starts_with(':'))
+        .flat_map(|word| {
+            word.split_inclusive('\u{2581}')
+                .flat_map(|part| match part.strip_suffix('\u{2581}') {
+                    Some(rest) => [rest, &part[rest.len()..]],
+                    None => [part, ""],
+                })
+        })
+        .filter(|piece| !piece.is_empty())
+        .find(|piece| !symbols.iter().any(|s| s == piece))
 }
 
 /// A streaming transducer recognizer with endpointing.
@@ -650,6 +667,18 @@ fn existing_file(what: &'static str, path: &Path) -> Result<PathBuf, AsrError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hotword_lines_split_like_sherpa_onnx() {
+        let symbols: Vec<String> = ["<blk>", "\u{2581}", "hello", "stop", "\u{2581}one"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(unknown_hotword_piece("hello stop :2.5", &symbols), None);
+        assert_eq!(unknown_hotword_piece("\u{2581}hello \u{2581}stop", &symbols), None);
+        assert_eq!(unknown_hotword_piece("\u{2581}one", &symbols), Some("one"));
+        assert_eq!(unknown_hotword_piece("hello jarvis", &symbols), Some("jarvis"));
+    }
 
     #[test]
     fn out_of_range_settings_name_their_field() {
