@@ -51,6 +51,10 @@ pub struct AsrSection {
     /// Hotwords boost.
     #[serde(default = "default_hotwords_score")]
     pub hotwords_score: f32,
+    /// The model's `bpe.vocab` (relative to the profile), so hotwords may be
+    /// plain words.
+    #[serde(default)]
+    pub bpe_vocab: Option<PathBuf>,
     /// `[asr.endpoint]`.
     #[serde(default)]
     pub endpoint: EndpointSection,
@@ -228,7 +232,7 @@ impl Profile {
             hotwords: asr.hotwords_file.as_ref().map(|f| Hotwords {
                 file: here.join(f),
                 score: asr.hotwords_score,
-                bpe_vocab: None,
+                bpe_vocab: asr.bpe_vocab.as_ref().map(|v| here.join(v)),
             }),
         };
         let vad_model = match (&overrides.vad, overrides.no_vad) {
