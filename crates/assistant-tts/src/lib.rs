@@ -13,6 +13,8 @@
 
 pub mod espeak;
 pub mod onnx;
+pub mod phonemize;
+pub mod voice;
 
 use std::path::PathBuf;
 
@@ -65,6 +67,12 @@ pub enum TtsError {
         /// The model file.
         path: PathBuf,
         /// Why.
+        reason: String,
+    },
+    /// A voice config is missing a field or has a wrong one.
+    #[error("voice config: {reason}")]
+    VoiceConfig {
+        /// The file and what is wrong.
         reason: String,
     },
     /// ONNX Runtime has not been initialized yet.

@@ -10,5 +10,6 @@
 pub mod doctor;
 pub mod models;
 pub mod native;
+pub mod phonemize;
 pub mod profile;
 pub mod transcribe;

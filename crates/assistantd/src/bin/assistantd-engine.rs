@@ -69,6 +69,27 @@ enum Command {
         #[arg(long)]
         models_dir: Option<PathBuf>,
     },
+    /// Print the phonemes and phoneme ids a Piper voice is fed, sentence by
+    /// sentence (as piper-phonemize 1.1.0 makes them).
+    Phonemize {
+        /// The text; `-` (or nothing) reads standard input.
+        text: Option<String>,
+        /// Read the text from this file.
+        #[arg(long, conflicts_with = "text")]
+        file: Option<PathBuf>,
+        /// A Piper voice config (.onnx.json): its espeak voice and phoneme-id map.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The espeak-ng voice (default: the config's, else en-us).
+        #[arg(long)]
+        espeak_voice: Option<String>,
+        /// Each input line is its own text (numbered from 1).
+        #[arg(long)]
+        lines: bool,
+        /// One JSON object per sentence: line, sentence, phonemes, ids.
+        #[arg(long)]
+        json: bool,
+    },
     /// Install and verify the model files pinned in models.lock.
     Models {
         #[command(subcommand)]
@@ -172,6 +193,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Phonemize {
+            text,
+            file,
+            config,
+            espeak_voice,
+            lines,
+            json,
+        } => {
+            let args = assistantd::phonemize::PhonemizeArgs {
+                text,
+                file,
+                config,
+                espeak_voice,
+                lines,
+                json,
+            };
+            let stdout = std::io::stdout();
+            assistantd::phonemize::run(&args, &mut stdout.lock())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Transcribe {
             files,
