@@ -14,6 +14,7 @@
 pub mod espeak;
 pub mod onnx;
 pub mod phonemize;
+pub mod synth;
 pub mod voice;
 
 use std::path::PathBuf;
@@ -74,6 +75,20 @@ pub enum TtsError {
     VoiceConfig {
         /// The file and what is wrong.
         reason: String,
+    },
+    /// The model failed to run.
+    #[error("synthesis failed: {reason}")]
+    Synthesis {
+        /// ONNX Runtime's message.
+        reason: String,
+    },
+    /// A speaker the voice does not have.
+    #[error("the voice has no speaker {speaker}; its speakers are {known:?}")]
+    UnknownSpeaker {
+        /// The speaker asked for.
+        speaker: String,
+        /// The names it knows.
+        known: Vec<String>,
     },
     /// ONNX Runtime has not been initialized yet.
     #[error("ONNX Runtime is not loaded; call assistant_tts::onnx::init first")]

@@ -305,3 +305,170 @@ fn multi_speaker_voice_shifts_pitch_by_speaker() {
         "sid 3 must be rejected"
     );
 }
+
+/// The speaking path end to end: text → Piper phonemes → ids → the model →
+/// int16 sentences, on the synthetic voices.
+mod speaking {
+    use std::ops::ControlFlow;
+
+    use assistant_tts::espeak::Espeak;
+    use assistant_tts::phonemize::phoneme_ids;
+    use assistant_tts::synth::{SentenceAudio, Speaker, SynthesisOptions, Voice, to_int16};
+    use assistant_tts::voice::VoiceConfig;
+
+    use super::*;
+
+    fn voice(voices: &Voices, name: &str) -> Voice {
+        let library = Path::new(env!("SHERPA_ONNX_LIB_DIR")).join("libonnxruntime.so");
+        assistant_tts::onnx::init(&library).expect("ONNX Runtime loads");
+        let config = VoiceConfig::read(&voices.path(&format!("{name}.onnx.json"))).expect("config");
+        Voice::open(&voices.path(&format!("{name}.onnx")), config, 1).expect("voice opens")
+    }
+
+    fn speak(voice: &mut Voice, text: &str, options: &SynthesisOptions) -> Vec<SentenceAudio> {
+        let mut out = Vec::new();
+        voice
+            .speak(text, options, |s| {
+                out.push(s);
+                ControlFlow::Continue(())
+            })
+            .expect("speaks");
+        out
+    }
+
+    #[test]
+    fn sentences_follow_their_ids_and_the_length_scale() {
+        let Some(voices) = Voices::generate("sentences_follow_their_ids_and_the_length_scale") else {
+            return;
+        };
+        let mut single = voice(&voices, "synthetic-single");
+        let text = "Hello there. How are you?";
+        let no_silence = SynthesisOptions {
+            sentence_silence_s: 0.0,
+            ..SynthesisOptions::default()
+        };
+        let got = speak(&mut single, text, &no_silence);
+        assert_eq!(got.len(), 2, "two sentences, each as soon as it is ready");
+        let config = single.config().clone();
+        let sentences = config
+            .phonemize(&mut Espeak::lock().expect("espeak"), text)
+            .expect("phonemes");
+        for (audio, sentence) in got.iter().zip(&sentences) {
+            let ids = phoneme_ids(sentence, &config.phoneme_id_map).expect("ids").ids;
+            // Every id is one 0.1 s segment at its own pitch, in order.
+            let want = to_int16(&expected(&ids, 1.0, None));
+            assert_eq!(
+                audio.samples.len(),
+                want.len(),
+                "sentence {}: {}",
+                audio.index,
+                audio.phonemes
+            );
+            // ONNX Runtime's float32 sin and Rust's differ in the last bit,
+            // which may move a sample by one int16 step.
+            let worst = audio
+                .samples
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
+                .max()
+                .unwrap_or(0);
+            assert!(worst <= 1, "sentence {}: max |error| {worst} int16 steps", audio.index);
+        }
+
+        // Twice the length scale, twice the duration; the rate divides it.
+        let slow = SynthesisOptions {
+            scales: Some(assistant_tts::voice::Scales {
+                length_scale: 2.0,
+                ..config.scales
+            }),
+            ..no_silence.clone()
+        };
+        let got_slow = speak(&mut single, text, &slow);
+        assert_eq!(got_slow[0].samples.len(), 2 * got[0].samples.len());
+        let fast = SynthesisOptions { rate: 2.0, ..slow };
+        assert_eq!(speak(&mut single, text, &fast)[0].samples.len(), got[0].samples.len());
+
+        // Sentence silence is appended to each sentence.
+        let padded = speak(&mut single, text, &SynthesisOptions::default());
+        assert_eq!(padded[0].samples.len(), got[0].samples.len() + 4_410);
+        assert!(padded[0].samples[got[0].samples.len()..].iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn speakers_cancellation_and_silence() {
+        let Some(voices) = Voices::generate("speakers_cancellation_and_silence") else {
+            return;
+        };
+        let mut multi = voice(&voices, "synthetic-multi");
+        let bob = SynthesisOptions {
+            speaker: Some(Speaker::Name("bob".into())),
+            sentence_silence_s: 0.0,
+            ..SynthesisOptions::default()
+        };
+        let by_name = speak(&mut multi, "Hi.", &bob);
+        let by_id = speak(
+            &mut multi,
+            "Hi.",
+            &SynthesisOptions {
+                speaker: Some(Speaker::Id(1)),
+                ..bob.clone()
+            },
+        );
+        assert_eq!(by_name, by_id);
+        let first = &by_name[0].samples[..2_205];
+        let floats: Vec<f32> = first.iter().map(|&s| f32::from(s)).collect();
+        // `^` (id 1) for speaker 1: 200 + 25 + 100 Hz.
+        assert_eq!(dominant_hz(&floats), 325);
+        let err = multi
+            .speak(
+                "Hi.",
+                &SynthesisOptions {
+                    speaker: Some(Speaker::Name("dave".into())),
+                    ..bob.clone()
+                },
+                |_| ControlFlow::Continue(()),
+            )
+            .expect_err("unknown speaker");
+        assert!(
+            err.to_string().contains("dave") && err.to_string().contains("alice"),
+            "{err}"
+        );
+
+        // A single-speaker voice gets no sid, and refuses a speaker.
+        let mut single = voice(&voices, "synthetic-single");
+        assert!(single.speak("Hi.", &bob, |_| ControlFlow::Continue(())).is_err());
+
+        // Barge-in: stop after the first sentence; the others are never made.
+        let mut made = 0;
+        single
+            .speak("One. Two. Three. Four.", &SynthesisOptions::default(), |_| {
+                made += 1;
+                ControlFlow::Break(())
+            })
+            .expect("speaks");
+        assert_eq!(made, 1);
+
+        // Nothing speakable: no audio, no error.
+        for text in ["", "   ", "\n\n"] {
+            assert!(
+                speak(&mut single, text, &SynthesisOptions::default()).is_empty(),
+                "{text:?}"
+            );
+        }
+        // 100 kB of text is phonemized and spoken sentence by sentence.
+        let long = "This is a sentence. ".repeat(5_000);
+        let mut count = 0;
+        single
+            .speak(&long, &SynthesisOptions::default(), |_| {
+                count += 1;
+                if count == 3 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .expect("long text");
+        assert_eq!(count, 3);
+    }
+}

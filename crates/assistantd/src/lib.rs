@@ -12,4 +12,5 @@ pub mod models;
 pub mod native;
 pub mod phonemize;
 pub mod profile;
+pub mod say;
 pub mod transcribe;

@@ -90,6 +90,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Speak text with a Piper voice into a WAV file, sentence by sentence.
+    Say {
+        /// The text to speak.
+        text: String,
+        /// The voice model (.onnx); its config is the same path plus .json.
+        #[arg(long)]
+        model: PathBuf,
+        /// The voice config (.onnx.json), if not beside the model.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Speaker name or number, for multi-speaker voices.
+        #[arg(long)]
+        speaker: Option<String>,
+        /// Phoneme duration scale (above 1 is slower); default: the voice's.
+        #[arg(long)]
+        length_scale: Option<f32>,
+        /// Speaking rate (2 is twice as fast).
+        #[arg(long, default_value_t = 1.0)]
+        rate: f32,
+        /// Silence after each sentence, in seconds.
+        #[arg(long, default_value_t = 0.2)]
+        sentence_silence: f32,
+        /// The WAV file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Install and verify the model files pinned in models.lock.
     Models {
         #[command(subcommand)]
@@ -193,6 +219,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Say {
+            text,
+            model,
+            config,
+            speaker,
+            length_scale,
+            rate,
+            sentence_silence,
+            output,
+        } => {
+            if !assistantd::say::is_file_path(&output) {
+                anyhow::bail!("-o {}: give a file name such as reply.wav", output.display());
+            }
+            let (sentences, seconds) = assistantd::say::run(&assistantd::say::SayArgs {
+                text,
+                model,
+                config,
+                speaker,
+                length_scale,
+                rate,
+                sentence_silence_s: sentence_silence,
+                output: output.clone(),
+            })?;
+            eprintln!("wrote {} ({sentences} sentence(s), {seconds:.2} s)", output.display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Phonemize {
             text,

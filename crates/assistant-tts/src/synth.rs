@@ -1,0 +1,238 @@
+//! Piper inference: phoneme ids to audio, one model run per sentence.
+//!
+//! The model contract is Piper's: inputs `input` int64 [1,N],
+//! `input_lengths` int64 [1], `scales` float32 [3] = [noise_scale,
+//! length_scale, noise_w], and `sid` int64 [1] only when the model has that
+//! input; the output's last axis is the audio. [`Voice::open`] checks the
+//! contract before the first run, so a model that is not a Piper voice is
+//! refused with its actual inputs named.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use ort::value::Tensor;
+
+use crate::TtsError;
+use crate::espeak::Espeak;
+use crate::onnx::Model;
+use crate::phonemize::phoneme_ids;
+use crate::voice::{Scales, VoiceConfig};
+
+/// Piper's full-scale int16 value for peak normalisation.
+const MAX_WAV_VALUE: f32 = 32_767.0;
+
+/// Which speaker of a multi-speaker voice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Speaker {
+    /// By name, through the config's `speaker_id_map`.
+    Name(String),
+    /// By number.
+    Id(i64),
+}
+
+/// Per-call synthesis settings (a profile's overrides of the voice's).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SynthesisOptions {
+    /// The three scales; `None` uses the voice config's.
+    pub scales: Option<Scales>,
+    /// Speaking rate multiplier (2.0 is twice as fast): divides length_scale.
+    pub rate: f32,
+    /// The speaker, for multi-speaker voices (default: speaker 0).
+    pub speaker: Option<Speaker>,
+    /// Silence appended after each sentence, in seconds (Piper: 0.2).
+    pub sentence_silence_s: f32,
+}
+
+impl Default for SynthesisOptions {
+    fn default() -> Self {
+        Self {
+            scales: None,
+            rate: 1.0,
+            speaker: None,
+            sentence_silence_s: 0.2,
+        }
+    }
+}
+
+/// One sentence of speech.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentenceAudio {
+    /// Which sentence of the text (0-based).
+    pub index: usize,
+    /// The sentence's phonemes.
+    pub phonemes: String,
+    /// Peak-normalised int16 samples at the voice's rate, sentence silence
+    /// included.
+    pub samples: Vec<i16>,
+}
+
+/// A loaded Piper voice.
+#[derive(Debug)]
+pub struct Voice {
+    config: VoiceConfig,
+    model: Model,
+    has_sid: bool,
+}
+
+impl Voice {
+    /// Opens the model (ONNX Runtime must be initialized) and checks it
+    /// against the Piper contract and the config.
+    ///
+    /// # Errors
+    /// [`TtsError::Model`] naming the model and what does not match.
+    pub fn open(model: &Path, config: VoiceConfig, threads: usize) -> Result<Self, TtsError> {
+        let model = Model::open(model, threads)?;
+        let inputs: Vec<String> = model.inputs().into_iter().map(|p| p.name).collect();
+        let mismatch = |reason: String| TtsError::Model {
+            path: model.path().to_path_buf(),
+            reason,
+        };
+        for needed in ["input", "input_lengths", "scales"] {
+            if !inputs.iter().any(|i| i == needed) {
+                return Err(mismatch(format!(
+                    "it is not a Piper voice: it has inputs {inputs:?}, but Piper needs input, input_lengths, scales (and sid for multi-speaker voices)"
+                )));
+            }
+        }
+        if let Some(extra) = inputs
+            .iter()
+            .find(|i| !["input", "input_lengths", "scales", "sid"].contains(&i.as_str()))
+        {
+            return Err(mismatch(format!("it has an input {extra:?} that Piper does not feed")));
+        }
+        if model.outputs().is_empty() {
+            return Err(mismatch("it has no output".into()));
+        }
+        let has_sid = inputs.iter().any(|i| i == "sid");
+        if config.num_speakers > 1 && !has_sid {
+            return Err(mismatch(format!(
+                "the config says {} speakers but the model has no sid input",
+                config.num_speakers
+            )));
+        }
+        Ok(Self { config, model, has_sid })
+    }
+
+    /// The voice's config.
+    #[must_use]
+    pub fn config(&self) -> &VoiceConfig {
+        &self.config
+    }
+
+    /// Runs the model on one sentence's ids; returns the raw float audio.
+    ///
+    /// # Errors
+    /// [`TtsError::Synthesis`] if ONNX Runtime fails; [`TtsError::UnknownSpeaker`].
+    pub fn infer(&mut self, ids: &[i64], options: &SynthesisOptions) -> Result<Vec<f32>, TtsError> {
+        let sid = self.speaker_id(options.speaker.as_ref())?;
+        let scales = options.scales.unwrap_or(self.config.scales);
+        let rate = if options.rate.is_finite() && options.rate > 0.0 {
+            options.rate
+        } else {
+            1.0
+        };
+        let values = vec![scales.noise_scale, scales.length_scale / rate, scales.noise_w];
+        let failed = |e: ort::Error| TtsError::Synthesis { reason: e.to_string() };
+        let length = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        let mut inputs = ort::inputs![
+            "input" => Tensor::from_array(([1_usize, ids.len()], ids.to_vec())).map_err(failed)?,
+            "input_lengths" => Tensor::from_array(([1_usize], vec![length])).map_err(failed)?,
+            "scales" => Tensor::from_array(([3_usize], values)).map_err(failed)?,
+        ];
+        if self.has_sid {
+            inputs.push((
+                "sid".into(),
+                Tensor::from_array(([1_usize], vec![sid])).map_err(failed)?.into(),
+            ));
+        }
+        let outputs = self.model.session_mut().run(inputs).map_err(failed)?;
+        let (_, samples) = outputs[0].try_extract_tensor::<f32>().map_err(failed)?;
+        Ok(samples.to_vec())
+    }
+
+    fn speaker_id(&self, speaker: Option<&Speaker>) -> Result<i64, TtsError> {
+        let unknown = |what: String| TtsError::UnknownSpeaker {
+            speaker: what,
+            known: self.config.speaker_id_map.keys().cloned().collect(),
+        };
+        match speaker {
+            None => Ok(0),
+            Some(_) if !self.has_sid => Err(unknown("(any: this voice has one speaker)".into())),
+            Some(Speaker::Name(name)) => self
+                .config
+                .speaker_id_map
+                .get(name)
+                .copied()
+                .ok_or_else(|| unknown(name.clone())),
+            Some(Speaker::Id(id)) if (0..i64::from(self.config.num_speakers)).contains(id) => Ok(*id),
+            Some(Speaker::Id(id)) => Err(unknown(id.to_string())),
+        }
+    }
+
+    /// Speaks `text` sentence by sentence: each sentence is phonemized,
+    /// synthesized and handed to `sink` as soon as it is ready. `sink`
+    /// returns [`ControlFlow::Break`] to stop (barge-in): the remaining
+    /// sentences are not synthesized. Text with no speakable phonemes
+    /// (empty, punctuation only, emoji only) yields nothing.
+    ///
+    /// # Errors
+    /// As [`Voice::infer`] and the phonemizer.
+    pub fn speak(
+        &mut self,
+        text: &str,
+        options: &SynthesisOptions,
+        mut sink: impl FnMut(SentenceAudio) -> ControlFlow<()>,
+    ) -> Result<(), TtsError> {
+        let sentences = {
+            let mut espeak = Espeak::lock()?;
+            self.config.phonemize(&mut espeak, text)?
+        };
+        let silence = (options.sentence_silence_s.max(0.0) * self.config.sample_rate as f32).round() as usize;
+        for (index, sentence) in sentences.iter().enumerate() {
+            let ids = phoneme_ids(sentence, &self.config.phoneme_id_map)?;
+            // Only ^ _ ... $ and no phoneme: nothing to say.
+            if ids.ids.len() <= 3 {
+                continue;
+            }
+            let audio = self.infer(&ids.ids, options)?;
+            let mut samples = to_int16(&audio);
+            samples.resize(samples.len() + silence, 0);
+            let phonemes: String = sentence.iter().collect();
+            if sink(SentenceAudio {
+                index,
+                phonemes,
+                samples,
+            })
+            .is_break()
+            {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Piper's conversion: scale so the peak reaches full scale (never amplify
+/// by more than 1/0.01), then clamp to int16.
+#[must_use]
+pub fn to_int16(audio: &[f32]) -> Vec<i16> {
+    let peak = audio.iter().fold(0.0_f32, |m, &x| m.max(x.abs()));
+    let scale = MAX_WAV_VALUE / peak.max(0.01);
+    audio
+        .iter()
+        .map(|&x| (x * scale).clamp(-MAX_WAV_VALUE, MAX_WAV_VALUE) as i16)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peak_normalisation_matches_piper() {
+        assert_eq!(to_int16(&[0.5, -0.25, 0.0]), [32767, -16383, 0]);
+        // Near-silence is not blown up beyond 1/0.01.
+        assert_eq!(to_int16(&[0.001]), [3276]);
+        assert!(to_int16(&[]).is_empty());
+    }
+}
