@@ -10,6 +10,12 @@
 //! - [`onnx`]: ONNX Runtime through `ort`, loaded at run time from the very
 //!   `libonnxruntime.so` that sherpa-onnx uses, so the process holds one
 //!   runtime, not two.
+//!
+//! On top of them, pure Rust: [`phonemize`] applies Piper's clause and
+//! punctuation rules and builds phoneme ids, [`voice`] reads a voice's
+//! `.onnx.json`, and [`synth`] runs the voice one sentence at a time, handing
+//! each sentence over as soon as it exists so playback can start early and
+//! barge-in can stop the rest.
 
 pub mod espeak;
 pub mod onnx;
