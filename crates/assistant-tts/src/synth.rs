@@ -1,8 +1,8 @@
 //! Piper inference: phoneme ids to audio, one model run per sentence.
 //!
-//! The model contract is Piper's: inputs `input` int64 [1,N],
-//! `input_lengths` int64 [1], `scales` float32 [3] = [noise_scale,
-//! length_scale, noise_w], and `sid` int64 [1] only when the model has that
+//! The model contract is Piper's: inputs `input` int64 `[1,N]`,
+//! `input_lengths` int64 `[1]`, `scales` float32 `[3]` = `[noise_scale,
+//! length_scale, noise_w]`, and `sid` int64 `[1]` only when the model has that
 //! input; the output's last axis is the audio. [`Voice::open`] checks the
 //! contract before the first run, so a model that is not a Piper voice is
 //! refused with its actual inputs named.
