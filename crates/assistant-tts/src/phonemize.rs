@@ -82,7 +82,19 @@ pub fn phonemize(espeak: &mut Espeak, text: &str, voice: &str) -> Result<Vec<Sen
     let count = clauses.len();
     for (index, clause) in clauses.iter().enumerate() {
         let last = index + 1 == count;
-        let terminator = terminator_of(text, start, clause.consumed, last);
+        // Before the end of the text, espeak-ng has read one code point of
+        // the next clause: it belongs to the next clause, not to this one.
+        let end = clause.consumed.clamp(start, text.len());
+        let overshoot = if last {
+            0
+        } else {
+            text[start..end].chars().next_back().map_or(0, char::len_utf8)
+        };
+        let terminator = terminator_of(
+            &text[start..end - overshoot],
+            text[end - overshoot..].chars().next(),
+            last,
+        );
         if !open {
             sentences.push(Vec::new());
             open = true;
@@ -102,45 +114,52 @@ pub fn phonemize(espeak: &mut Espeak, text: &str, voice: &str) -> Result<Vec<Sen
         if terminator.ends_sentence() {
             open = false;
         }
-        start = clause.consumed;
+        start = end - overshoot;
     }
     Ok(sentences)
 }
 
-/// Recovers the punctuation that ended the clause espeak-ng read from
-/// `text[start..consumed]`. Except at the end of the text, espeak-ng has
-/// read one code point of the next clause, so that code point is not part
-/// of this clause.
-fn terminator_of(text: &str, start: usize, consumed: usize, last: bool) -> Terminator {
-    let end = consumed.clamp(start, text.len());
-    let mut clause = &text[start..end];
-    let mut next = None;
-    if !last && let Some(c) = clause.chars().next_back() {
-        clause = &clause[..clause.len() - c.len_utf8()];
-        next = Some(c);
-    }
+/// Recovers the punctuation that ended `clause` (its text, as espeak-ng
+/// read it); `next` is the first code point of the next clause.
+fn terminator_of(clause: &str, next: Option<char>, last: bool) -> Terminator {
     // Closing quotes and brackets may follow the punctuation ("Stop!" he…).
     let body = clause.trim_end_matches(|c: char| c.is_whitespace() || CLOSERS.contains(&c));
-    let Some(mark) = body.chars().next_back() else {
+    // The run of punctuation that ends the clause; espeak-ng classifies the
+    // clause by the run's first mark ("?!" is a question, "St.," a full stop).
+    let words = body.trim_end_matches(|c: char| PUNCTUATION.contains(&c) || CLOSERS.contains(&c));
+    let run = &body[words.len()..];
+    let Some(mark) = run.chars().find(|c| PUNCTUATION.contains(c)) else {
         return Terminator::Other { sentence: last };
     };
+    // A clause of punctuation alone says nothing, and appends nothing.
+    if !words.chars().any(char::is_alphanumeric) {
+        return Terminator::Other { sentence: last };
+    }
+    let ellipsis = mark == '\u{2026}' || run.starts_with("..");
     let followed_by_lower = next.is_some_and(char::is_lowercase);
     match mark {
-        // A full stop before a lower-case word does not end the sentence
-        // (espeak-ng's rule), so it appends nothing.
-        '.' | '…' if followed_by_lower => Terminator::Other { sentence: false },
+        // An ellipsis pauses without ending anything; a full stop before a
+        // lower-case word does not end the sentence (espeak-ng's rules).
+        _ if ellipsis => Terminator::Other { sentence: last },
+        '.' if followed_by_lower => Terminator::Other { sentence: false },
         '.' => Terminator::Period,
         '?' => Terminator::Question,
         '!' => Terminator::Exclamation,
         ',' => Terminator::Comma,
         ':' => Terminator::Colon,
-        ';' => Terminator::Semicolon,
+        // espeak-ng reads a dash between words as a semicolon.
+        ';' | '\u{2014}' | '\u{2013}' => Terminator::Semicolon,
         _ => Terminator::Other { sentence: last },
     }
 }
 
+/// Marks that can end a clause.
+const PUNCTUATION: [char; 9] = ['.', '?', '!', ',', ':', ';', '\u{2026}', '\u{2014}', '\u{2013}'];
+
 /// Characters that may stand between a clause's punctuation and the space.
-const CLOSERS: [char; 7] = ['"', '\'', ')', ']', '}', '\u{201d}', '\u{2019}'];
+const CLOSERS: [char; 12] = [
+    '"', '\'', ')', ']', '}', '\u{201d}', '\u{2019}', '\u{201c}', '\u{00bb}', '\u{00ab}', '\u{203a}', '\u{2039}',
+];
 
 /// Piper's phoneme-id map: each phoneme to its ids.
 pub type PhonemeIdMap = BTreeMap<String, Vec<i64>>;
@@ -213,12 +232,19 @@ mod tests {
 
     #[test]
     fn terminators_are_recovered_from_the_overshoot() {
-        let text = "One, two. Three!";
-        assert_eq!(terminator_of(text, 0, 6, false), Terminator::Comma);
-        assert_eq!(terminator_of(text, 6, 11, false), Terminator::Period);
-        assert_eq!(terminator_of(text, 11, text.len(), true), Terminator::Exclamation);
-        assert_eq!(terminator_of("Go \"now.\" Then", 0, 11, false), Terminator::Period);
-        assert_eq!(terminator_of("end", 0, 3, true), Terminator::Other { sentence: true });
+        assert_eq!(terminator_of("One, ", Some('t'), false), Terminator::Comma);
+        assert_eq!(terminator_of("two. ", Some('T'), false), Terminator::Period);
+        assert_eq!(terminator_of("Three!", None, true), Terminator::Exclamation);
+        assert_eq!(terminator_of("Go \"now.\" ", Some('T'), false), Terminator::Period);
+        assert_eq!(terminator_of("end", None, true), Terminator::Other { sentence: true });
+        assert_eq!(terminator_of("Really?!", None, true), Terminator::Question);
+        assert_eq!(terminator_of("Baker St., ", Some('A'), false), Terminator::Period);
+        assert_eq!(
+            terminator_of("Well... ", Some('I'), false),
+            Terminator::Other { sentence: false }
+        );
+        assert_eq!(terminator_of("spell \"this\"?", None, true), Terminator::Question);
+        assert_eq!(terminator_of("?!", None, true), Terminator::Other { sentence: true });
     }
 
     #[test]
