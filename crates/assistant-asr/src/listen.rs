@@ -26,7 +26,7 @@ use assistant_core::audio::ASR_SAMPLE_RATE;
 use assistant_core::{AudioFrame, Timestamp, TranscriptEvent, TurnId};
 
 use crate::resample::Resampler;
-use crate::{AsrError, Recognizer, RecognizerConfig, Stream, Vad, VadConfig};
+use crate::{AsrError, Hypothesis, Recognizer, RecognizerConfig, Stream, Vad, VadConfig};
 
 /// Settings of the listening stage.
 #[derive(Clone, Debug, PartialEq)]
@@ -198,11 +198,7 @@ impl<'r> Listener<'r> {
         if self.vad.is_none() || self.gate_open {
             self.stream.finish_input();
             self.stats.decode_steps += self.stream.decode() as u64;
-            self.after_decode(events);
-            let text = self.stream.hypothesis().text;
-            if !text.is_empty() {
-                self.emit_final(text, events);
-            }
+            self.after_decode(events, true);
         }
         Ok(())
     }
@@ -246,14 +242,21 @@ impl<'r> Listener<'r> {
         self.stream.accept(samples)?;
         self.fed += samples.len() as u64;
         self.stats.samples_fed += samples.len() as u64;
-        self.stats.decode_steps += self.stream.decode() as u64;
-        self.after_decode(events);
+        let steps = self.stream.decode();
+        self.stats.decode_steps += steps as u64;
+        // The hypothesis and the endpoint change only when a decode ran.
+        if steps > 0 {
+            self.after_decode(events, false);
+        }
         Ok(())
     }
 
-    fn after_decode(&mut self, events: &mut Vec<TranscriptEvent>) {
-        let text = self.stream.hypothesis().text;
-        if !text.is_empty() && text != self.partial {
+    /// Reports a changed hypothesis, and a final on an endpoint (or, with
+    /// `end_of_input`, on whatever the utterance holds).
+    fn after_decode(&mut self, events: &mut Vec<TranscriptEvent>, end_of_input: bool) {
+        let hypothesis = self.stream.hypothesis();
+        let text = &hypothesis.text;
+        if !text.is_empty() && *text != self.partial {
             if !self.announced {
                 events.push(TranscriptEvent::SpeechStarted {
                     turn: self.turn,
@@ -266,27 +269,27 @@ impl<'r> Listener<'r> {
                 text: text.clone(),
                 at: self.time_of(self.position),
             });
-            self.partial.clone_from(&text);
+            self.partial.clone_from(text);
         }
-        if self.stream.is_endpoint() {
+        if end_of_input || self.stream.is_endpoint() {
             if text.is_empty() {
                 // Rule 1 after a false start: nothing to report; the turn
                 // stays open for the next utterance.
                 self.restart();
             } else {
-                self.emit_final(text, events);
+                self.emit_final(hypothesis, events);
             }
         }
     }
 
-    fn emit_final(&mut self, text: String, events: &mut Vec<TranscriptEvent>) {
+    fn emit_final(&mut self, hypothesis: Hypothesis, events: &mut Vec<TranscriptEvent>) {
         let endpoint_at = self.time_of(self.position);
-        let speech_end_at = self.stream.hypothesis().last_token_s.map_or(endpoint_at, |s| {
+        let speech_end_at = hypothesis.last_token_s.map_or(endpoint_at, |s| {
             self.time_of(self.stream_position((f64::from(s) * f64::from(ASR_SAMPLE_RATE)).round() as u64))
         });
         events.push(TranscriptEvent::Final {
             turn: self.turn,
-            text,
+            text: hypothesis.text,
             speech_end_at,
             endpoint_at,
         });

@@ -15,7 +15,7 @@ use std::time::UNIX_EPOCH;
 
 use sha2::{Digest, Sha256};
 
-use crate::{Member, ModelEntry, ModelsError};
+use crate::{Lock, Member, ModelEntry, ModelsError};
 
 /// A model store rooted at one folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,6 +105,18 @@ impl Store {
     /// As [`Store::verify`].
     pub fn verify_fully(&self, entry: &ModelEntry) -> Result<PathBuf, ModelsError> {
         self.check(entry, false)
+    }
+
+    /// The verified path of what `name` names in `lock`: an entry's file
+    /// (or an archive entry's folder), or one member of an archive entry
+    /// (`<entry>/<member>`), checked as [`Store::verify`] checks.
+    ///
+    /// # Errors
+    /// [`ModelsError::UnknownModel`], or as [`Store::verify`].
+    pub fn resolve(&self, lock: &Lock, name: &str) -> Result<PathBuf, ModelsError> {
+        let (entry, member) = lock.find(name)?;
+        let path = self.verify(entry)?;
+        Ok(member.map_or(path, |member| self.member_path(entry, member)))
     }
 
     /// The entry's state, for listings.

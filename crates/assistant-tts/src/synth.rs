@@ -190,8 +190,8 @@ impl Voice {
         let silence = (options.sentence_silence_s.max(0.0) * self.config.sample_rate as f32).round() as usize;
         for (index, sentence) in sentences.iter().enumerate() {
             let ids = phoneme_ids(sentence, &self.config.phoneme_id_map)?;
-            // Only ^ _ ... $ and no phoneme: nothing to say.
-            if ids.ids.len() <= 3 {
+            // No phoneme the voice knows: nothing to say.
+            if ids.missing.len() == sentence.len() {
                 continue;
             }
             let audio = self.infer(&ids.ids, options)?;

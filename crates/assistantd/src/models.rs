@@ -130,12 +130,7 @@ pub fn list(at: &Locations, profile: Option<&str>) -> Result<()> {
 #[allow(clippy::print_stdout)]
 pub fn path(at: &Locations, name: &str) -> Result<()> {
     let (lock, store) = at.open()?;
-    let (entry, member) = lock.find(name)?;
-    let path = store.verify(entry)?;
-    match member {
-        Some(member) => println!("{}", store.member_path(entry, member).display()),
-        None => println!("{}", path.display()),
-    }
+    println!("{}", store.resolve(&lock, name)?.display());
     Ok(())
 }
 

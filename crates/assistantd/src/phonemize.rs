@@ -11,23 +11,28 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use assistant_tts::espeak::Espeak;
 use assistant_tts::phonemize::{PhonemeIdMap, phoneme_ids, phonemize};
-use assistant_tts::voice::{PhonemeSource, VoiceConfig};
+use assistant_tts::voice::VoiceConfig;
 use serde::Serialize;
 
-/// What to phonemize and how.
-#[derive(Clone, Debug, Default)]
+/// What to phonemize and how (the command line of `assistantd phonemize`).
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct PhonemizeArgs {
-    /// The text; `-` or `None` reads standard input.
+    /// The text; `-` (or nothing) reads standard input.
     pub text: Option<String>,
-    /// A text file instead (`--file`).
+    /// Read the text from this file.
+    #[arg(long, conflicts_with = "text")]
     pub file: Option<PathBuf>,
-    /// The voice config whose phoneme type, espeak voice and id map to use.
+    /// A Piper voice config (.onnx.json): its espeak voice and phoneme-id map.
+    #[arg(long)]
     pub config: Option<PathBuf>,
-    /// The espeak-ng voice (overrides the config's).
+    /// The espeak-ng voice (default: the config's, else en-us).
+    #[arg(long)]
     pub espeak_voice: Option<String>,
-    /// Treat each input line as its own text, numbering lines from 1.
+    /// Each input line is its own text (numbered from 1).
+    #[arg(long)]
     pub lines: bool,
-    /// JSON lines instead of a table.
+    /// One JSON object per sentence: line, sentence, phonemes, ids.
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -48,14 +53,6 @@ struct Row<'a> {
 pub fn run(args: &PhonemizeArgs, out: &mut dyn Write) -> Result<()> {
     let input = read_input(args)?;
     let config = args.config.as_deref().map(VoiceConfig::read).transpose()?;
-    let voice = match (&args.espeak_voice, &config) {
-        (Some(v), _) => Some(v.clone()),
-        (None, Some(c)) => match &c.phonemes {
-            PhonemeSource::Espeak { voice } => Some(voice.clone()),
-            PhonemeSource::Text => None,
-        },
-        (None, None) => Some("en-us".to_owned()),
-    };
     let map: Option<&PhonemeIdMap> = config.as_ref().map(|c| &c.phoneme_id_map);
     let mut espeak = Espeak::lock()?;
     let texts: Vec<&str> = if args.lines {
@@ -65,10 +62,10 @@ pub fn run(args: &PhonemizeArgs, out: &mut dyn Write) -> Result<()> {
     };
     let mut warned = BTreeSet::new();
     for (index, text) in texts.iter().enumerate() {
-        let sentences = match (&voice, &config) {
-            (Some(v), _) => phonemize(&mut espeak, text, v)?,
-            (None, Some(c)) => c.phonemize(&mut espeak, text)?,
-            (None, None) => Vec::new(),
+        let sentences = match (&args.espeak_voice, &config) {
+            (Some(voice), _) => phonemize(&mut espeak, text, voice)?,
+            (None, Some(config)) => config.phonemize(&mut espeak, text)?,
+            (None, None) => phonemize(&mut espeak, text, "en-us")?,
         };
         for (number, sentence) in sentences.iter().enumerate() {
             let phonemes: String = sentence.iter().collect();

@@ -196,7 +196,7 @@ impl Profile {
                 tokens: dir.join("tokens.txt"),
             },
             None => {
-                let part = |p: &str| resolve(lock, store, &format!("{}/{p}", asr.transducer));
+                let part = |p: &str| store.resolve(lock, &format!("{}/{p}", asr.transducer));
                 TransducerFiles {
                     encoder: part("encoder")?,
                     decoder: part("decoder")?,
@@ -239,7 +239,7 @@ impl Profile {
             (_, true) => None,
             (Some(path), false) => Some(path.clone()),
             (None, false) if asr.vad.model.is_empty() => None,
-            (None, false) => Some(resolve(lock, store, &asr.vad.model)?),
+            (None, false) => Some(store.resolve(lock, &asr.vad.model)?),
         };
         let vad = vad_model.map(|model| VadConfig {
             threshold: asr.vad.threshold,
@@ -267,16 +267,6 @@ pub struct AsrOverrides {
     pub no_vad: bool,
     /// Rule 2 (silence after text), in seconds.
     pub silence_after_text_s: Option<f32>,
-}
-
-/// The verified path of a model file or archive member named in models.lock.
-fn resolve(lock: &Lock, store: &Store, name: &str) -> Result<PathBuf> {
-    let (entry, member) = lock.find(name)?;
-    let path = store.verify(entry)?;
-    Ok(match member {
-        Some(member) => store.member_path(entry, member),
-        None => path,
-    })
 }
 
 #[cfg(test)]

@@ -2,30 +2,37 @@
 //! sentence, into a WAV file.
 
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use assistant_tts::synth::{Speaker, SynthesisOptions, Voice};
 use assistant_tts::voice::VoiceConfig;
 
-/// What to say and where.
-#[derive(Clone, Debug)]
+/// What to say and where (the command line of `assistantd say`).
+#[derive(Clone, Debug, clap::Args)]
 pub struct SayArgs {
-    /// The text.
+    /// The text to speak.
     pub text: String,
-    /// The voice model (.onnx).
+    /// The voice model (.onnx); its config is the same path plus .json.
+    #[arg(long)]
     pub model: PathBuf,
-    /// Its config (.onnx.json); default: the model path plus `.json`.
+    /// The voice config (.onnx.json), if not beside the model.
+    #[arg(long)]
     pub config: Option<PathBuf>,
-    /// A speaker name or number (multi-speaker voices).
+    /// Speaker name or number, for multi-speaker voices.
+    #[arg(long)]
     pub speaker: Option<String>,
-    /// Override of the config's length_scale.
+    /// Phoneme duration scale (above 1 is slower); default: the voice's.
+    #[arg(long)]
     pub length_scale: Option<f32>,
-    /// Speaking-rate multiplier.
+    /// Speaking rate (2 is twice as fast).
+    #[arg(long, default_value_t = 1.0)]
     pub rate: f32,
     /// Silence after each sentence, in seconds.
+    #[arg(long = "sentence-silence", default_value_t = 0.2)]
     pub sentence_silence_s: f32,
     /// The WAV file to write.
+    #[arg(short, long)]
     pub output: PathBuf,
 }
 
@@ -34,6 +41,9 @@ pub struct SayArgs {
 /// # Errors
 /// If the voice cannot be loaded or run, or the file cannot be written.
 pub fn run(args: &SayArgs) -> Result<(usize, f64)> {
+    if args.output.as_os_str().is_empty() || args.output.is_dir() {
+        bail!("-o {}: give a file name such as reply.wav", args.output.display());
+    }
     crate::native::init_onnxruntime()?;
     let config_path = args
         .config
@@ -87,10 +97,4 @@ pub fn run(args: &SayArgs) -> Result<(usize, f64)> {
         .finalize()
         .with_context(|| format!("cannot finish {}", args.output.display()))?;
     Ok((sentences, samples as f64 / f64::from(spec.sample_rate)))
-}
-
-/// Whether `path` looks like a WAV path (for a clearer error on `-o dir/`).
-#[must_use]
-pub fn is_file_path(path: &Path) -> bool {
-    !path.as_os_str().is_empty() && !path.is_dir()
 }

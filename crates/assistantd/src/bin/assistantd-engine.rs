@@ -69,53 +69,11 @@ enum Command {
         #[arg(long)]
         models_dir: Option<PathBuf>,
     },
+    /// Speak text with a Piper voice into a WAV file, sentence by sentence.
+    Say(assistantd::say::SayArgs),
     /// Print the phonemes and phoneme ids a Piper voice is fed, sentence by
     /// sentence (as piper-phonemize 1.1.0 makes them).
-    Phonemize {
-        /// The text; `-` (or nothing) reads standard input.
-        text: Option<String>,
-        /// Read the text from this file.
-        #[arg(long, conflicts_with = "text")]
-        file: Option<PathBuf>,
-        /// A Piper voice config (.onnx.json): its espeak voice and phoneme-id map.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// The espeak-ng voice (default: the config's, else en-us).
-        #[arg(long)]
-        espeak_voice: Option<String>,
-        /// Each input line is its own text (numbered from 1).
-        #[arg(long)]
-        lines: bool,
-        /// One JSON object per sentence: line, sentence, phonemes, ids.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Speak text with a Piper voice into a WAV file, sentence by sentence.
-    Say {
-        /// The text to speak.
-        text: String,
-        /// The voice model (.onnx); its config is the same path plus .json.
-        #[arg(long)]
-        model: PathBuf,
-        /// The voice config (.onnx.json), if not beside the model.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Speaker name or number, for multi-speaker voices.
-        #[arg(long)]
-        speaker: Option<String>,
-        /// Phoneme duration scale (above 1 is slower); default: the voice's.
-        #[arg(long)]
-        length_scale: Option<f32>,
-        /// Speaking rate (2 is twice as fast).
-        #[arg(long, default_value_t = 1.0)]
-        rate: f32,
-        /// Silence after each sentence, in seconds.
-        #[arg(long, default_value_t = 0.2)]
-        sentence_silence: f32,
-        /// The WAV file to write.
-        #[arg(short, long)]
-        output: PathBuf,
-    },
+    Phonemize(assistantd::phonemize::PhonemizeArgs),
     /// Install and verify the model files pinned in models.lock.
     Models {
         #[command(subcommand)]
@@ -220,48 +178,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Say {
-            text,
-            model,
-            config,
-            speaker,
-            length_scale,
-            rate,
-            sentence_silence,
-            output,
-        } => {
-            if !assistantd::say::is_file_path(&output) {
-                anyhow::bail!("-o {}: give a file name such as reply.wav", output.display());
-            }
-            let (sentences, seconds) = assistantd::say::run(&assistantd::say::SayArgs {
-                text,
-                model,
-                config,
-                speaker,
-                length_scale,
-                rate,
-                sentence_silence_s: sentence_silence,
-                output: output.clone(),
-            })?;
-            eprintln!("wrote {} ({sentences} sentence(s), {seconds:.2} s)", output.display());
+        Command::Say(args) => {
+            let (sentences, seconds) = assistantd::say::run(&args)?;
+            eprintln!(
+                "wrote {} ({sentences} sentence(s), {seconds:.2} s)",
+                args.output.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Phonemize {
-            text,
-            file,
-            config,
-            espeak_voice,
-            lines,
-            json,
-        } => {
-            let args = assistantd::phonemize::PhonemizeArgs {
-                text,
-                file,
-                config,
-                espeak_voice,
-                lines,
-                json,
-            };
+        Command::Phonemize(args) => {
             let stdout = std::io::stdout();
             assistantd::phonemize::run(&args, &mut stdout.lock())?;
             Ok(ExitCode::SUCCESS)
