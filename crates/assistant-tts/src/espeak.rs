@@ -1,12 +1,23 @@
 //! Every call into `libespeak-ng`.
 //!
+//! The library is the one Piper voices were trained with: rhasspy's espeak-ng
+//! fork (1.52-dev) from the PyPI wheel `piper-phonemize` 1.1.0, which
+//! scripts/bootstrap unpacks into `.native/piper-phonemize-1.1.0/` with its
+//! `espeak-ng-data` (both pinned in scripts/native.lock). Debian's espeak-ng
+//! 1.51 phonemizes some text differently (a stress rule for clause-final
+//! words such as "one", and older dictionaries), and lacks
+//! `espeak_TextToPhonemesWithTerminator`, the call that tells which
+//! punctuation ended a clause. With the fork, both are exactly Piper's.
+//!
 //! espeak-ng keeps global state (the current voice, its dictionaries), so the
 //! library is initialized once per process and used through a [`Mutex`]:
 //! [`Espeak::lock`] hands out exclusive access. The library is initialized
 //! with `espeakINITIALIZE_DONT_EXIT` so that missing data is an error, not a
 //! call to `exit()` inside the library.
 
-use std::ffi::{CStr, CString, c_char, c_void};
+use std::ffi::{CStr, CString, c_int, c_void};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::TtsError;
@@ -18,8 +29,8 @@ mod sys {
     pub const AUDIO_OUTPUT_SYNCHRONOUS: c_int = 2;
     /// Return errors instead of calling `exit()`.
     pub const INITIALIZE_DONT_EXIT: c_int = 0x8000;
-    /// Input text is UTF-8.
-    pub const CHARS_UTF8: c_int = 1;
+    /// Input encoding detected (UTF-8 unless invalid), as Piper passes.
+    pub const CHARS_AUTO: c_int = 0;
     /// `phonememode` bit 1: phoneme names as IPA.
     pub const PHONEMES_IPA: c_int = 0x02;
     /// `espeak_ERROR::EE_OK`.
@@ -29,8 +40,12 @@ mod sys {
     unsafe extern "C" {
         pub fn espeak_Initialize(output: c_int, buflength: c_int, path: *const c_char, options: c_int) -> c_int;
         pub fn espeak_SetVoiceByName(name: *const c_char) -> c_int;
-        pub fn espeak_TextToPhonemes(textptr: *mut *const c_void, textmode: c_int, phonememode: c_int)
-        -> *const c_char;
+        pub fn espeak_TextToPhonemesWithTerminator(
+            textptr: *mut *const c_void,
+            textmode: c_int,
+            phonememode: c_int,
+            terminator: *mut c_int,
+        ) -> *const c_char;
         pub fn espeak_Info(path_data: *mut *const c_char) -> *const c_char;
     }
 }
@@ -40,6 +55,7 @@ mod sys {
 pub struct Espeak {
     voice: Option<String>,
     sample_rate: u32,
+    data: PathBuf,
 }
 
 /// One clause as espeak-ng phonemized it.
@@ -47,11 +63,28 @@ pub struct Espeak {
 pub struct ClausePhonemes {
     /// IPA phonemes of the clause (words separated by spaces).
     pub phonemes: String,
-    /// Bytes of the input consumed by the end of this clause. espeak-ng reads
-    /// past the terminator and the spaces after it, into the first code point
-    /// of the next clause; the caller recovers the terminator from this.
-    pub consumed: usize,
+    /// How the clause ended: espeak-ng's `CLAUSE_*` bits (punctuation and
+    /// intonation in the low 20 bits, [`CLAUSE_TYPE_SENTENCE`] if it ends a
+    /// sentence).
+    pub terminator: i32,
 }
+
+/// `terminator` bit: the clause ends a sentence.
+pub const CLAUSE_TYPE_SENTENCE: i32 = 0x0008_0000;
+/// `terminator & 0xFFFFF` for a full stop.
+pub const CLAUSE_PERIOD: i32 = 40 | CLAUSE_TYPE_SENTENCE;
+/// `terminator & 0xFFFFF` for a question mark.
+pub const CLAUSE_QUESTION: i32 = 40 | 0x2000 | CLAUSE_TYPE_SENTENCE;
+/// `terminator & 0xFFFFF` for an exclamation mark.
+pub const CLAUSE_EXCLAMATION: i32 = 45 | 0x3000 | CLAUSE_TYPE_SENTENCE;
+/// `terminator & 0xFFFFF` for a comma.
+pub const CLAUSE_COMMA: i32 = 20 | 0x1000 | CLAUSE_TYPE_CLAUSE;
+/// `terminator & 0xFFFFF` for a colon.
+pub const CLAUSE_COLON: i32 = 30 | CLAUSE_TYPE_CLAUSE;
+/// `terminator & 0xFFFFF` for a semicolon.
+pub const CLAUSE_SEMICOLON: i32 = 30 | 0x1000 | CLAUSE_TYPE_CLAUSE;
+/// `terminator` bit: the clause ends inside a sentence.
+const CLAUSE_TYPE_CLAUSE: i32 = 0x0004_0000;
 
 static ESPEAK: OnceLock<Result<Mutex<Espeak>, String>> = OnceLock::new();
 
@@ -62,25 +95,30 @@ impl Espeak {
     /// [`TtsError::EspeakInit`] if espeak-ng cannot find or read its data.
     pub fn lock() -> Result<MutexGuard<'static, Self>, TtsError> {
         let cell = ESPEAK.get_or_init(|| {
-            // SAFETY: called once (OnceLock) before any other espeak call; a
-            // null path selects the data folder compiled into the library.
+            let home = data_home()?;
+            let c_home = CString::new(home.as_os_str().as_bytes())
+                .map_err(|_| format!("the data folder {} has a NUL byte in its path", home.display()))?;
+            // SAFETY: called once (OnceLock) before any other espeak call;
+            // `c_home` is a valid NUL-terminated path that outlives the call
+            // (espeak-ng copies it).
             let rate = unsafe {
                 sys::espeak_Initialize(
                     sys::AUDIO_OUTPUT_SYNCHRONOUS,
                     0,
-                    std::ptr::null(),
+                    c_home.as_ptr(),
                     sys::INITIALIZE_DONT_EXIT,
                 )
             };
             if rate <= 0 {
                 Err(format!(
-                    "espeak_Initialize returned {rate} (data folder {})",
-                    data_path()
+                    "espeak_Initialize returned {rate} with the data in {}",
+                    home.join("espeak-ng-data").display()
                 ))
             } else {
                 Ok(Mutex::new(Self {
                     voice: None,
                     sample_rate: rate.unsigned_abs(),
+                    data: home.join("espeak-ng-data"),
                 }))
             }
         });
@@ -103,6 +141,12 @@ impl Espeak {
         }
         // SAFETY: non-null, NUL-terminated, static for the library's lifetime.
         unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
+    }
+
+    /// The `espeak-ng-data` folder in use.
+    #[must_use]
+    pub fn data_dir(&self) -> &Path {
+        &self.data
     }
 
     /// The sample rate of espeak-ng's own synthesizer (unused by Piper voices,
@@ -135,7 +179,8 @@ impl Espeak {
         Ok(())
     }
 
-    /// Phonemizes `text` with the current voice, clause by clause, in IPA.
+    /// Phonemizes `text` with the current voice, clause by clause, in IPA,
+    /// with how each clause ended.
     ///
     /// # Errors
     /// [`TtsError::NulInText`] if `text` contains a NUL byte;
@@ -145,21 +190,21 @@ impl Espeak {
             return Err(TtsError::EspeakVoice { voice: String::new() });
         }
         let owned = CString::new(text).map_err(|e| TtsError::NulInText { at: e.nul_position() })?;
-        let base = owned.as_ptr();
-        let mut cursor: *const c_void = base.cast();
+        let mut cursor: *const c_void = owned.as_ptr().cast();
         let mut out = Vec::new();
         while !cursor.is_null() {
+            let mut terminator: c_int = 0;
             // SAFETY: espeak is initialized with a voice (we hold the lock);
             // `cursor` points into `owned`, which is NUL-terminated and alive
             // for the whole loop; espeak advances it within the string or sets
-            // it to null at the end.
-            let phonemes = unsafe { sys::espeak_TextToPhonemes(&mut cursor, sys::CHARS_UTF8, sys::PHONEMES_IPA) };
-            let consumed = if cursor.is_null() {
-                text.len()
-            } else {
-                // SAFETY: both pointers are into the same allocation, `owned`.
-                let offset = unsafe { cursor.cast::<c_char>().offset_from(base) };
-                usize::try_from(offset).unwrap_or(text.len()).min(text.len())
+            // it to null at the end; `terminator` is a valid out-pointer.
+            let phonemes = unsafe {
+                sys::espeak_TextToPhonemesWithTerminator(
+                    &raw mut cursor,
+                    sys::CHARS_AUTO,
+                    sys::PHONEMES_IPA,
+                    &raw mut terminator,
+                )
             };
             let phonemes = if phonemes.is_null() {
                 String::new()
@@ -168,23 +213,47 @@ impl Espeak {
                 // buffer, valid until the next call; we copy it at once.
                 unsafe { CStr::from_ptr(phonemes) }.to_string_lossy().into_owned()
             };
-            out.push(ClausePhonemes { phonemes, consumed });
+            out.push(ClausePhonemes { phonemes, terminator });
         }
         Ok(out)
     }
 }
 
-/// Where espeak-ng looks for its data, for error messages.
-fn data_path() -> String {
-    let mut path: *const c_char = std::ptr::null();
-    // SAFETY: espeak_Info only writes the out-pointer with a static string and
-    // needs no initialization for that.
-    unsafe { sys::espeak_Info(&raw mut path) };
-    if path.is_null() {
-        return "unknown".into();
+/// The folder holding `espeak-ng-data`: `$ESPEAK_DATA_PATH` if set (espeak-ng's
+/// own variable), else the one scripts/bootstrap installed (`ESPEAK_NG_DIR` at
+/// build time), else the executable's folder (an installed copy).
+fn data_home() -> Result<PathBuf, String> {
+    let has_data = |dir: &Path| dir.join("espeak-ng-data").join("phontab").is_file();
+    if let Some(dir) = std::env::var_os("ESPEAK_DATA_PATH").filter(|v| !v.is_empty()) {
+        let dir = PathBuf::from(dir);
+        return if has_data(&dir) {
+            Ok(dir)
+        } else {
+            Err(format!(
+                "ESPEAK_DATA_PATH={} has no espeak-ng-data/phontab; unset it to use the data scripts/bootstrap installs",
+                dir.display()
+            ))
+        };
     }
-    // SAFETY: non-null, NUL-terminated, static.
-    unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned()
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf));
+    let candidates: Vec<PathBuf> = option_env!("ESPEAK_NG_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(exe_dir)
+        .collect();
+    candidates.iter().find(|dir| has_data(dir)).cloned().ok_or_else(|| {
+        let looked: Vec<String> = candidates
+            .iter()
+            .map(|d| d.join("espeak-ng-data").display().to_string())
+            .collect();
+        format!(
+            "no espeak-ng-data in {}; run scripts/bootstrap (it installs Piper's espeak-ng data from the \
+             piper-phonemize 1.1.0 wheel), or set ESPEAK_DATA_PATH to the folder that holds espeak-ng-data",
+            looked.join(" or ")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -198,22 +267,40 @@ mod tests {
         let clauses = e.clauses("Hello world.").expect("phonemize");
         assert_eq!(clauses.len(), 1, "{clauses:?}");
         assert_eq!(clauses[0].phonemes, "həlˈoʊ wˈɜːld");
-        assert_eq!(clauses[0].consumed, "Hello world.".len());
+        assert_eq!(clauses[0].terminator & 0xF_FFFF, CLAUSE_PERIOD);
     }
 
     #[test]
-    fn clause_boundaries_report_how_far_espeak_read() {
+    fn each_clause_says_how_it_ended() {
         let mut e = Espeak::lock().expect("espeak-ng initializes");
         e.set_voice("en-us").expect("en-us voice");
-        let text = "One, two. Three!";
-        let clauses = e.clauses(text).expect("phonemize");
-        let consumed: Vec<usize> = clauses.iter().map(|c| c.consumed).collect();
-        assert_eq!(clauses.len(), 3, "{clauses:?}");
-        // espeak reads past each terminator and the spaces after it, into
-        // the first code point of the next clause.
-        assert_eq!(&text[..consumed[0]], "One, t");
-        assert_eq!(&text[..consumed[1]], "One, two. T");
-        assert_eq!(consumed[2], text.len());
+        let clauses = e.clauses("One, two; three: four? Five! Six").expect("phonemize");
+        let ends: Vec<i32> = clauses.iter().map(|c| c.terminator & 0xF_FFFF).collect();
+        assert_eq!(
+            ends[..5],
+            [
+                CLAUSE_COMMA,
+                CLAUSE_SEMICOLON,
+                CLAUSE_COLON,
+                CLAUSE_QUESTION,
+                CLAUSE_EXCLAMATION
+            ],
+            "{clauses:?}"
+        );
+        assert_eq!(clauses.len(), 6, "{clauses:?}");
+        assert_ne!(
+            clauses[5].terminator & CLAUSE_TYPE_SENTENCE,
+            0,
+            "the end of the text ends the sentence"
+        );
+    }
+
+    #[test]
+    fn uses_the_data_piper_was_trained_with() {
+        let e = Espeak::lock().expect("espeak-ng initializes");
+        assert!(e.data_dir().join("en_dict").is_file(), "{}", e.data_dir().display());
+        // rhasspy's fork reports itself as a 1.52 development version.
+        assert!(e.version().starts_with("1.52"), "{}", e.version());
     }
 
     #[test]

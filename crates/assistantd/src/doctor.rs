@@ -74,8 +74,9 @@ pub fn run(options: &DoctorOptions) -> Vec<Check> {
         let clauses = espeak.clauses(&options.sentence).map_err(|e| e.to_string())?;
         let ipa: Vec<String> = clauses.into_iter().map(|c| c.phonemes).collect();
         Ok(format!(
-            "espeak-ng {} [{}]: {:?} -> {}",
+            "espeak-ng {} with {} [{}]: {:?} -> {}",
             espeak.version(),
+            espeak.data_dir().display(),
             options.espeak_voice,
             options.sentence,
             ipa.join(" | ")

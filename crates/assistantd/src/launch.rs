@@ -15,8 +15,16 @@ pub const EXIT_NATIVE: u8 = 127;
 const LIBRARIES: [&str; 2] = ["libonnxruntime.so", "libsherpa-onnx-c-api.so"];
 
 /// System libraries the engine links, by soname, with the Debian package
-/// that provides each.
-const SYSTEM_LIBRARIES: [(&str, &str); 1] = [("libespeak-ng.so.1", "libespeak-ng1")];
+/// that provides each. (espeak-ng is not one: the engine links Piper's build,
+/// found like the speech libraries, see [`ESPEAK_LIBRARY`].)
+const SYSTEM_LIBRARIES: [(&str, &str); 1] = [("libssl.so.3", "libssl3")];
+
+/// Piper's espeak-ng (from the PyPI wheel piper-phonemize 1.1.0), by soname.
+const ESPEAK_LIBRARY: &str = "libespeak-ng-e09f6b87.so.1.1.51";
+
+/// Where Piper's espeak-ng was at build time (ESPEAK_NG_DIR from
+/// .cargo/config.toml, plus `lib`).
+const BUILD_ESPEAK_DIR: Option<&str> = option_env!("ESPEAK_NG_DIR");
 
 /// Where the libraries were at build time (SHERPA_ONNX_LIB_DIR from
 /// .cargo/config.toml): the engine's RUNPATH names this folder first.
@@ -43,9 +51,18 @@ pub fn run() -> Result<Infallible, String> {
         .map(PathBuf::from);
     let candidates: Vec<PathBuf> = match &override_dir {
         Some(dir) => vec![dir.clone()],
-        None => BUILD_LIB_DIR.map(PathBuf::from).into_iter().chain([exe_dir]).collect(),
+        None => BUILD_LIB_DIR.map(PathBuf::from).into_iter().chain([exe_dir.clone()]).collect(),
     };
     check_libraries(&candidates)?;
+    let espeak_candidates: Vec<PathBuf> = match &override_dir {
+        Some(dir) => vec![dir.clone()],
+        None => BUILD_ESPEAK_DIR
+            .map(|d| Path::new(d).join("lib"))
+            .into_iter()
+            .chain([exe_dir])
+            .collect(),
+    };
+    check_espeak(&espeak_candidates)?;
     check_system_libraries(&SYSTEM_LIBRARIES)?;
 
     let mut command = Command::new(&engine);
@@ -86,6 +103,30 @@ fn check_libraries(candidates: &[PathBuf]) -> Result<PathBuf, String> {
          From the source checkout, run scripts/bootstrap: it installs libsherpa-onnx-c-api.so and \
          libonnxruntime.so (PyPI wheel sherpa-onnx-core, sha256-pinned) into .native/.\n  \
          Elsewhere, put both files beside the assistantd binary, or point {OVERRIDE_VAR} at the folder holding them.",
+        problems.join("; ")
+    ))
+}
+
+/// Succeeds if one candidate folder holds Piper's espeak-ng and it loads.
+fn check_espeak(candidates: &[PathBuf]) -> Result<PathBuf, String> {
+    let mut problems = Vec::new();
+    for dir in candidates {
+        let lib = dir.join(ESPEAK_LIBRARY);
+        if !lib.is_file() {
+            problems.push(format!("{} lacks {ESPEAK_LIBRARY}", dir.display()));
+            continue;
+        }
+        match try_load(&lib) {
+            Ok(()) => return Ok(dir.clone()),
+            Err(why) => problems.push(format!("{} does not load: {why}", lib.display())),
+        }
+    }
+    Err(format!(
+        "Piper's espeak-ng is not installed ({}).\n  \
+         From the source checkout, run scripts/bootstrap: it installs {ESPEAK_LIBRARY} and espeak-ng-data \
+         (PyPI wheel piper-phonemize 1.1.0, sha256-pinned) into .native/.\n  \
+         Elsewhere, put the library and the espeak-ng-data folder beside the assistantd binary, or point \
+         {OVERRIDE_VAR} at the folder holding the library (and ESPEAK_DATA_PATH at the one holding espeak-ng-data).",
         problems.join("; ")
     ))
 }
@@ -174,8 +215,23 @@ mod tests {
         assert_eq!(
             check_system_libraries(&SYSTEM_LIBRARIES),
             Ok(()),
-            "espeak-ng is installed by scripts/bootstrap"
+            "OpenSSL is installed by scripts/bootstrap"
         );
+    }
+
+    #[test]
+    fn espeak_is_looked_for_in_each_folder() {
+        let err = check_espeak(&[PathBuf::from("/nonexistent")]).expect_err("not there");
+        assert!(err.contains(&format!("/nonexistent lacks {ESPEAK_LIBRARY}")), "{err}");
+        assert!(
+            err.contains("scripts/bootstrap") && err.contains("piper-phonemize"),
+            "{err}"
+        );
+        let Some(dir) = BUILD_ESPEAK_DIR else {
+            panic!("ESPEAK_NG_DIR was not set at build time; .cargo/config.toml sets it");
+        };
+        let lib = Path::new(dir).join("lib");
+        assert_eq!(check_espeak(&[PathBuf::from("/nonexistent"), lib.clone()]), Ok(lib));
     }
 
     #[test]
