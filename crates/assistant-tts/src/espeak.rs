@@ -219,18 +219,29 @@ impl Espeak {
     }
 }
 
-/// The folder holding `espeak-ng-data`: `$ESPEAK_DATA_PATH` if set (espeak-ng's
-/// own variable), else the one scripts/bootstrap installed (`ESPEAK_NG_DIR` at
-/// build time), else the executable's folder (an installed copy).
+/// The folder holding `espeak-ng-data`, if the application chose one.
+static DATA_HOME: OnceLock<PathBuf> = OnceLock::new();
+
+/// Chooses the folder that holds `espeak-ng-data` (the daemon passes
+/// `$ESPEAK_DATA_PATH` here). Must be called before the first
+/// [`Espeak::lock`]; returns `false` if a folder was already chosen.
+pub fn use_data_home(dir: PathBuf) -> bool {
+    DATA_HOME.set(dir).is_ok()
+}
+
+/// The folder holding `espeak-ng-data`: the one chosen with
+/// [`use_data_home`], else the one scripts/bootstrap installed
+/// (`ESPEAK_NG_DIR` at build time), else the executable's folder (an
+/// installed copy).
 fn data_home() -> Result<PathBuf, String> {
     let has_data = |dir: &Path| dir.join("espeak-ng-data").join("phontab").is_file();
-    if let Some(dir) = std::env::var_os("ESPEAK_DATA_PATH").filter(|v| !v.is_empty()) {
-        let dir = PathBuf::from(dir);
-        return if has_data(&dir) {
-            Ok(dir)
+    if let Some(dir) = DATA_HOME.get() {
+        return if has_data(dir) {
+            Ok(dir.clone())
         } else {
             Err(format!(
-                "ESPEAK_DATA_PATH={} has no espeak-ng-data/phontab; unset it to use the data scripts/bootstrap installs",
+                "{} has no espeak-ng-data/phontab (ESPEAK_DATA_PATH must name the folder that holds espeak-ng-data); \
+                 unset it to use the data scripts/bootstrap installs",
                 dir.display()
             ))
         };

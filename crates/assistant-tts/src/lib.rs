@@ -4,9 +4,11 @@
 //! Piper voice was trained to sound. That takes two native libraries, each
 //! confined to one module here:
 //!
-//! - [`espeak`]: the system `libespeak-ng`, which turns text into IPA
-//!   phonemes exactly as Piper's phonemizer does (its ids must match
-//!   `piper-phonemize` 1.1.0).
+//! - [`espeak`]: `libespeak-ng`, which turns text into IPA phonemes. It is
+//!   the very build Piper's phonemizer uses (rhasspy's fork, from the PyPI
+//!   wheel `piper-phonemize` 1.1.0, with its data), because Debian's 1.51
+//!   phonemizes some text differently and a voice sounds right only on the
+//!   phonemes it was trained on.
 //! - [`onnx`]: ONNX Runtime through `ort`, loaded at run time from the very
 //!   `libonnxruntime.so` that sherpa-onnx uses, so the process holds one
 //!   runtime, not two.
@@ -16,12 +18,40 @@
 //! `.onnx.json`, and [`synth`] runs the voice one sentence at a time, handing
 //! each sentence over as soon as it exists so playback can start early and
 //! barge-in can stop the rest.
+//!
+//! [`stream`] is the stage itself: a [`Synthesizer`] owns a voice on its own
+//! thread (inference never runs on the async runtime) and turns each
+//! `synthesize(turn, text, cancel)` job into a [`Synthesis`], a bounded
+//! stream of [`assistant_core::SpeechChunk`]s, one per sentence, readable
+//! from async code or from a plain thread. Cancelling the turn's token
+//! (barge-in) or dropping the `Synthesis` stops the job after the sentence
+//! being synthesized; the rest of the text is never run through the model.
+//!
+//! ```no_run
+//! # async fn reply(voice: assistant_tts::synth::Voice) -> Result<(), assistant_tts::TtsError> {
+//! use assistant_core::{Clock, TurnId};
+//! use assistant_tts::Synthesizer;
+//! use assistant_tts::synth::SynthesisOptions;
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let synthesizer = Synthesizer::spawn(voice, SynthesisOptions::default(), Clock::start())?;
+//! let turn = CancellationToken::new();
+//! let mut speech = synthesizer.synthesize(TurnId(1), "Hello. How can I help?", turn.child_token());
+//! while let Some(chunk) = speech.next().await {
+//!     let chunk = chunk?; // one sentence, ready to play
+//!     # let _ = chunk;
+//! }
+//! # Ok(()) }
+//! ```
 
 pub mod espeak;
 pub mod onnx;
 pub mod phonemize;
+pub mod stream;
 pub mod synth;
 pub mod voice;
+
+pub use stream::{Synthesis, Synthesizer};
 
 use std::path::PathBuf;
 
@@ -31,9 +61,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum TtsError {
     /// espeak-ng could not start (its data folder is missing or unreadable).
-    #[error(
-        "espeak-ng could not start: {reason}; install the espeak-ng data with scripts/bootstrap (Debian: apt-get install espeak-ng-data)"
-    )]
+    #[error("espeak-ng could not start: {reason}")]
     EspeakInit {
         /// What failed.
         reason: String,
@@ -95,6 +123,20 @@ pub enum TtsError {
         speaker: String,
         /// The names it knows.
         known: Vec<String>,
+    },
+    /// A synthesis setting is out of range.
+    #[error("synthesis option {option}: {reason}")]
+    InvalidOption {
+        /// The setting (`length_scale`, `sentence_silence_s`, ...).
+        option: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
+    /// The speaking stage's thread could not start, or has stopped.
+    #[error("the speaking stage's thread {reason}")]
+    Stage {
+        /// What happened to it.
+        reason: String,
     },
     /// ONNX Runtime has not been initialized yet.
     #[error("ONNX Runtime is not loaded; call assistant_tts::onnx::init first")]

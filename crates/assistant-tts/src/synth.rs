@@ -15,11 +15,14 @@ use ort::value::Tensor;
 use crate::TtsError;
 use crate::espeak::Espeak;
 use crate::onnx::Model;
-use crate::phonemize::phoneme_ids;
+use crate::phonemize::{Sentence, phoneme_ids};
 use crate::voice::{Scales, VoiceConfig};
 
 /// Piper's full-scale int16 value for peak normalisation.
 const MAX_WAV_VALUE: f32 = 32_767.0;
+
+/// The longest sentence silence [`Voice::check`] accepts, in seconds.
+pub const MAX_SENTENCE_SILENCE_S: f32 = 10.0;
 
 /// Which speaker of a multi-speaker voice.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,41 +172,119 @@ impl Voice {
         }
     }
 
+    /// Checks `options` against this voice before any text is spoken, so a
+    /// bad setting fails the same way for every text (empty text included).
+    ///
+    /// # Errors
+    /// [`TtsError::UnknownSpeaker`] for a speaker the voice lacks (any
+    /// speaker, for a single-speaker voice); [`TtsError::InvalidOption`] for
+    /// a scale that is not a finite number (or a length scale that is not
+    /// positive) or a sentence silence outside 0 to
+    /// [`MAX_SENTENCE_SILENCE_S`] seconds.
+    pub fn check(&self, options: &SynthesisOptions) -> Result<(), TtsError> {
+        self.speaker_id(options.speaker.as_ref())?;
+        let scales = options.scales.unwrap_or(self.config.scales);
+        let invalid = |option: &'static str, reason: String| Err(TtsError::InvalidOption { option, reason });
+        for (option, value) in [
+            ("noise_scale", scales.noise_scale),
+            ("length_scale", scales.length_scale),
+            ("noise_w", scales.noise_w),
+        ] {
+            if !value.is_finite() {
+                return invalid(option, format!("{value} is not a finite number"));
+            }
+        }
+        if scales.length_scale <= 0.0 {
+            return invalid("length_scale", format!("{} is not above 0", scales.length_scale));
+        }
+        let silence = options.sentence_silence_s;
+        if !(silence.is_finite() && (0.0..=MAX_SENTENCE_SILENCE_S).contains(&silence)) {
+            return invalid(
+                "sentence_silence_s",
+                format!("{silence} is not between 0 and {MAX_SENTENCE_SILENCE_S} seconds"),
+            );
+        }
+        Ok(())
+    }
+
+    /// The sentences `text` is spoken as, phonemized by this voice's rules.
+    ///
+    /// Text without a single letter or digit (empty, whitespace, punctuation
+    /// only, emoji only) has none: there is nothing to say, although
+    /// espeak-ng, and so Piper, would read the symbols' names aloud
+    /// ("exclamation", "grinning face"). Symbols next to words are left to
+    /// espeak-ng, as in Piper.
+    ///
+    /// # Errors
+    /// As [`VoiceConfig::phonemize`].
+    pub fn sentences(&self, text: &str) -> Result<Vec<Sentence>, TtsError> {
+        if !text.chars().any(char::is_alphanumeric) {
+            return Ok(Vec::new());
+        }
+        let mut espeak = Espeak::lock()?;
+        self.config.phonemize(&mut espeak, text)
+    }
+
+    /// Synthesizes one sentence of [`Voice::sentences`] (`index` is its
+    /// position there): peak-normalised int16 audio followed by the
+    /// sentence silence. `Ok(None)` if the voice knows none of the
+    /// sentence's phonemes: nothing to say, and no model run.
+    ///
+    /// # Errors
+    /// As [`Voice::infer`]; [`TtsError::VoiceConfig`] if the phoneme-id map
+    /// lacks `^`, `_` or `$`.
+    pub fn synthesize_sentence(
+        &mut self,
+        index: usize,
+        sentence: &[char],
+        options: &SynthesisOptions,
+    ) -> Result<Option<SentenceAudio>, TtsError> {
+        let ids = phoneme_ids(sentence, &self.config.phoneme_id_map)?;
+        // No phoneme the voice knows: nothing to say.
+        if ids.missing.len() == sentence.len() {
+            return Ok(None);
+        }
+        let audio = self.infer(&ids.ids, options)?;
+        let mut samples = to_int16(&audio);
+        samples.resize(samples.len() + self.silence_samples(options), 0);
+        Ok(Some(SentenceAudio {
+            index,
+            phonemes: sentence.iter().collect(),
+            samples,
+        }))
+    }
+
+    /// The sentence silence in samples (none for an invalid setting, which
+    /// [`Voice::check`] reports).
+    fn silence_samples(&self, options: &SynthesisOptions) -> usize {
+        let seconds = options.sentence_silence_s;
+        if !(seconds.is_finite() && (0.0..=MAX_SENTENCE_SILENCE_S).contains(&seconds)) {
+            return 0;
+        }
+        (seconds * self.config.sample_rate as f32).round() as usize
+    }
+
     /// Speaks `text` sentence by sentence: each sentence is phonemized,
     /// synthesized and handed to `sink` as soon as it is ready. `sink`
     /// returns [`ControlFlow::Break`] to stop (barge-in): the remaining
-    /// sentences are not synthesized. Text with no speakable phonemes
-    /// (empty, punctuation only, emoji only) yields nothing.
+    /// sentences are not synthesized. Text with nothing to say (see
+    /// [`Voice::sentences`]) yields nothing. The speaking stage's
+    /// thread ([`crate::stream`]) does the same with a cancellation token.
     ///
     /// # Errors
-    /// As [`Voice::infer`] and the phonemizer.
+    /// As [`Voice::check`], [`Voice::sentences`] and
+    /// [`Voice::synthesize_sentence`].
     pub fn speak(
         &mut self,
         text: &str,
         options: &SynthesisOptions,
         mut sink: impl FnMut(SentenceAudio) -> ControlFlow<()>,
     ) -> Result<(), TtsError> {
-        let sentences = {
-            let mut espeak = Espeak::lock()?;
-            self.config.phonemize(&mut espeak, text)?
-        };
-        let silence = (options.sentence_silence_s.max(0.0) * self.config.sample_rate as f32).round() as usize;
+        self.check(options)?;
+        let sentences = self.sentences(text)?;
         for (index, sentence) in sentences.iter().enumerate() {
-            let ids = phoneme_ids(sentence, &self.config.phoneme_id_map)?;
-            // No phoneme the voice knows: nothing to say.
-            if ids.missing.len() == sentence.len() {
-                continue;
-            }
-            let audio = self.infer(&ids.ids, options)?;
-            let mut samples = to_int16(&audio);
-            samples.resize(samples.len() + silence, 0);
-            let phonemes: String = sentence.iter().collect();
-            if sink(SentenceAudio {
-                index,
-                phonemes,
-                samples,
-            })
-            .is_break()
+            if let Some(audio) = self.synthesize_sentence(index, sentence, options)?
+                && sink(audio).is_break()
             {
                 break;
             }

@@ -9,8 +9,11 @@
 //! itself into a temporary folder and skips when the real Piper config in
 //! `../shared/data` is absent.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
+
+use common::{Voices, dominant_hz};
 
 use assistant_tts::onnx::Model;
 use ort::value::Tensor;
@@ -21,60 +24,7 @@ const SPEAKER_OFFSET_HZ: [u32; 3] = [0, 100, 200];
 /// Float32 `sin` of ONNX Runtime vs Rust; the phase itself is exact.
 const TOLERANCE: f32 = 1e-5;
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The generated voices, or `None` (after a SKIP message) without the shared
-/// Piper config.
-struct Voices {
-    dir: tempfile::TempDir,
-}
-
 impl Voices {
-    fn generate(test: &str) -> Option<Self> {
-        let root = workspace_root();
-        let config = root.join("../shared/data/piper-config/en_US-test.onnx.json");
-        if !config.is_file() {
-            eprintln!(
-                "SKIP {test}: the real Piper voice config {} is absent (it comes with ../shared/data)",
-                config.display()
-            );
-            return None;
-        }
-        let python = root.join(".venv/bin/python");
-        assert!(
-            python.is_file(),
-            "{} is missing: run scripts/bootstrap to create the project venv (onnx, numpy)",
-            python.display()
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("synthetic-voice-")
-            .tempdir()
-            .expect("a temporary folder");
-        let run = Command::new(&python)
-            .current_dir(&root)
-            .arg("scripts/models/make_piper_voice.py")
-            .arg("--out")
-            .arg(dir.path())
-            .arg("--config")
-            .arg("../shared/data/piper-config/en_US-test.onnx.json")
-            .output()
-            .expect("the venv's python starts");
-        assert!(
-            run.status.success(),
-            "make_piper_voice.py failed ({}):\n{}{}",
-            run.status,
-            String::from_utf8_lossy(&run.stdout),
-            String::from_utf8_lossy(&run.stderr)
-        );
-        Some(Self { dir })
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.dir.path().join(file)
-    }
-
     fn open(&self, name: &str) -> Model {
         let library = Path::new(env!("SHERPA_ONNX_LIB_DIR")).join("libonnxruntime.so");
         assistant_tts::onnx::init(&library).expect("ONNX Runtime loads (run scripts/bootstrap)");
@@ -137,29 +87,6 @@ fn expected(ids: &[i64], length_scale: f32, sid: Option<i64>) -> Vec<f32> {
         }
     }
     out
-}
-
-/// Goertzel power of `samples` at `hz`.
-fn power_at(samples: &[f32], hz: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * hz / f64::from(SAMPLE_RATE);
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0_f64, 0.0_f64);
-    for &x in samples {
-        let s0 = f64::from(x) + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    s1 * s1 + s2 * s2 - coeff * s1 * s2
-}
-
-/// The strongest frequency of `samples` on a 5 Hz grid from 100 to 7000 Hz.
-fn dominant_hz(samples: &[f32]) -> u32 {
-    (100..=7_000)
-        .step_by(5)
-        .map(|hz| (hz, power_at(samples, f64::from(hz))))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(hz, _)| hz)
-        .expect("a non-empty grid")
 }
 
 /// Asserts shape [1,1,1,T], T = len * L, every sample, and each segment's
