@@ -51,7 +51,11 @@ pub fn run() -> Result<Infallible, String> {
         .map(PathBuf::from);
     let candidates: Vec<PathBuf> = match &override_dir {
         Some(dir) => vec![dir.clone()],
-        None => BUILD_LIB_DIR.map(PathBuf::from).into_iter().chain([exe_dir.clone()]).collect(),
+        None => BUILD_LIB_DIR
+            .map(PathBuf::from)
+            .into_iter()
+            .chain([exe_dir.clone()])
+            .collect(),
     };
     check_libraries(&candidates)?;
     let espeak_candidates: Vec<PathBuf> = match &override_dir {

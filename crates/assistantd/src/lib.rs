@@ -14,3 +14,4 @@ pub mod phonemize;
 pub mod profile;
 pub mod say;
 pub mod transcribe;
+pub mod voices;

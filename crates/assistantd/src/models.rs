@@ -44,7 +44,11 @@ impl Locations {
         Ok(Self { lock, store })
     }
 
-    fn open(&self) -> Result<(Lock, Store)> {
+    /// Reads the lock and opens the store.
+    ///
+    /// # Errors
+    /// If the lock cannot be read or parsed.
+    pub fn open(&self) -> Result<(Lock, Store)> {
         let lock = Lock::read(&self.lock)?;
         Ok((lock, Store::new(&self.store)))
     }

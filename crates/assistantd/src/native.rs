@@ -1,4 +1,5 @@
-//! Process-wide native set-up: one ONNX Runtime for the whole process.
+//! Process-wide native set-up: one ONNX Runtime for the whole process, and
+//! where espeak-ng finds its data.
 //!
 //! sherpa-onnx's C API is linked at build time and pulls in
 //! `libonnxruntime.so` when the process starts. `ort` (used for Piper voices)
@@ -98,6 +99,16 @@ pub fn init_onnxruntime() -> Result<&'static assistant_tts::onnx::Runtime, Nativ
     match loaded_onnxruntimes().as_slice() {
         [_] => Ok(runtime),
         many => Err(NativeError::TwoRuntimes { paths: many.to_vec() }),
+    }
+}
+
+/// Points espeak-ng at `$ESPEAK_DATA_PATH` (espeak-ng's own variable: the
+/// folder that holds `espeak-ng-data`) when it is set; otherwise the speaking
+/// stage uses the data scripts/bootstrap installed. Call before the first
+/// phonemization.
+pub fn configure_espeak() {
+    if let Some(dir) = std::env::var_os("ESPEAK_DATA_PATH").filter(|v| !v.is_empty()) {
+        assistant_tts::espeak::use_data_home(PathBuf::from(dir));
     }
 }
 

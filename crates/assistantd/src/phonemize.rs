@@ -14,6 +14,9 @@ use assistant_tts::phonemize::{PhonemeIdMap, phoneme_ids, phonemize};
 use assistant_tts::voice::VoiceConfig;
 use serde::Serialize;
 
+use crate::models::Locations;
+use crate::voices::VoiceEntry;
+
 /// What to phonemize and how (the command line of `assistantd phonemize`).
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct PhonemizeArgs {
@@ -25,6 +28,16 @@ pub struct PhonemizeArgs {
     /// A Piper voice config (.onnx.json): its espeak voice and phoneme-id map.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// A voice by name (`assistantd voices`): its installed config, verified
+    /// against models.lock, instead of --config.
+    #[arg(long, conflicts_with = "config")]
+    pub voice: Option<String>,
+    /// The lock file, for --voice [env: ASSISTANTD_MODELS_LOCK].
+    #[arg(long)]
+    pub lock: Option<PathBuf>,
+    /// Where models are installed, for --voice [env: ASSISTANTD_MODELS_DIR].
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
     /// The espeak-ng voice (default: the config's, else en-us).
     #[arg(long)]
     pub espeak_voice: Option<String>,
@@ -52,7 +65,14 @@ struct Row<'a> {
 /// the config is invalid, or espeak-ng fails.
 pub fn run(args: &PhonemizeArgs, out: &mut dyn Write) -> Result<()> {
     let input = read_input(args)?;
-    let config = args.config.as_deref().map(VoiceConfig::read).transpose()?;
+    let config = match (&args.voice, &args.config) {
+        (Some(name), _) => {
+            let (lock, store) = Locations::resolve(args.lock.clone(), args.models_dir.clone())?.open()?;
+            Some(VoiceEntry::find(name)?.resolve(&lock, &store)?.config)
+        }
+        (None, Some(path)) => Some(VoiceConfig::read(path)?),
+        (None, None) => None,
+    };
     let map: Option<&PhonemeIdMap> = config.as_ref().map(|c| &c.phoneme_id_map);
     let mut espeak = Espeak::lock()?;
     let texts: Vec<&str> = if args.lines {

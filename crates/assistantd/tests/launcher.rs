@@ -55,6 +55,10 @@ fn the_relocated_libraries_are_used_through_the_override() {
     for lib in ["libonnxruntime.so", "libsherpa-onnx-c-api.so"] {
         std::fs::copy(lib_dir.join(lib), moved.join(lib)).expect("copy library");
     }
+    // Piper's espeak-ng goes along, under its soname.
+    let espeak = "libespeak-ng-e09f6b87.so.1.1.51";
+    let espeak_dir = std::path::Path::new(env!("ESPEAK_NG_DIR")).join("lib");
+    std::fs::copy(espeak_dir.join(espeak), moved.join(espeak)).expect("copy espeak-ng");
     let out = launcher()
         .args(["doctor", "--json"])
         .env("ASSISTANTD_LIB_DIR", &moved)

@@ -21,6 +21,20 @@ fn config(test: &str) -> Option<PathBuf> {
     Some(data.join("piper-config/en_US-test.onnx.json"))
 }
 
+/// The synthetic Piper voices (scripts/models/make_piper_voice.py), made
+/// with the real config's phoneme map into a temporary folder.
+fn synthetic_voices(config: &Path) -> tempfile::TempDir {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let made = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts/models/make_piper_voice.py"))
+        .args(["--out", &arg(dir.path()), "--config", &arg(config)])
+        .output()
+        .expect("python runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    dir
+}
+
 #[test]
 fn phonemize_prints_the_ids_piper_feeds_the_model() {
     let Some(config) = config("phonemize_prints_the_ids_piper_feeds_the_model") else {
@@ -67,14 +81,7 @@ fn say_writes_a_wav_with_the_voices_rate() {
     let Some(config) = config("say_writes_a_wav_with_the_voices_rate") else {
         return;
     };
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let made = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("scripts/models/make_piper_voice.py"))
-        .args(["--out", &arg(dir.path()), "--config", &arg(&config)])
-        .output()
-        .expect("python runs");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let dir = synthetic_voices(&config);
     let model = dir.path().join("synthetic-single.onnx");
     let wav = dir.path().join("reply.wav");
     let out = engine(&[
@@ -128,4 +135,147 @@ fn say_writes_a_wav_with_the_voices_rate() {
         !out.status.success() && stderr.contains("not a Piper voice") && stderr.contains("\"sr\""),
         "{stderr}"
     );
+}
+
+/// A lock entry for `file`, pinned by its real size and sha256.
+fn lock_entry(name: &str, file: &Path) -> String {
+    use sha2::Digest as _;
+    let bytes = std::fs::read(file).expect("read");
+    let digest: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let file_name = file.file_name().expect("name").to_string_lossy();
+    format!(
+        "[[model]]\nname = \"{name}\"\nkind = \"tts\"\nurl = \"https://example.invalid/{file_name}\"\n\
+         size = {}\nsha256 = \"{digest}\"\ndigest = \"computed\"\ndigest_source = \"this test\"\n\
+         license = \"test\"\nprofiles = []\n\n",
+        bytes.len()
+    )
+}
+
+#[test]
+fn say_finds_a_voice_by_name_through_models_lock() {
+    let Some(config) = config("say_finds_a_voice_by_name_through_models_lock") else {
+        return;
+    };
+    let dir = synthetic_voices(&config);
+    let model = dir.path().join("synthetic-multi.onnx");
+    let voice_config = dir.path().join("synthetic-multi.onnx.json");
+
+    // A lock pinning the voice, a store holding it, and its metadata where
+    // the user's voices live ($XDG_CONFIG_HOME/assistantd/voices).
+    let lock = dir.path().join("models.lock");
+    std::fs::write(
+        &lock,
+        format!(
+            "version = 1\n\n{}{}",
+            lock_entry("voices/synthetic-multi/model", &model),
+            lock_entry("voices/synthetic-multi/config", &voice_config)
+        ),
+    )
+    .expect("write lock");
+    let store = dir.path().join("store");
+    for (entry, file) in [("model", &model), ("config", &voice_config)] {
+        let at = store.join("voices/synthetic-multi").join(entry);
+        std::fs::create_dir_all(&at).expect("mkdir");
+        std::fs::copy(file, at.join(file.file_name().expect("name"))).expect("install");
+    }
+    let xdg = dir.path().join("xdg");
+    std::fs::create_dir_all(xdg.join("assistantd/voices")).expect("mkdir");
+    let metadata = "description = \"the test voice\"\nlanguage = \"en_US\"\nquality = \"medium\"\n\
+                    sample_rate = 22050\nspeakers = [\"alice\", \"bob\", \"carol\"]\n\
+                    model = \"voices/synthetic-multi/model\"\nconfig = \"voices/synthetic-multi/config\"\n";
+    std::fs::write(xdg.join("assistantd/voices/synthetic-multi.toml"), metadata).expect("metadata");
+
+    let say = |extra: &[&str]| {
+        let wav = dir.path().join("named.wav");
+        let _ = std::fs::remove_file(&wav);
+        let mut args = vec!["say", "Hi there.", "--voice", "synthetic-multi", "--lock"];
+        let lock = arg(&lock);
+        let store = arg(&store);
+        let wav_arg = arg(&wav);
+        args.extend([lock.as_str(), "--models-dir", store.as_str(), "-o", wav_arg.as_str()]);
+        args.extend(extra);
+        let out = Command::new(env!("CARGO_BIN_EXE_assistantd"))
+            .args(&args)
+            .env_remove("LD_LIBRARY_PATH")
+            .env("XDG_CONFIG_HOME", &xdg)
+            .output()
+            .expect("assistantd runs");
+        (out, wav)
+    };
+    let (out, wav) = say(&["--speaker", "bob", "--length-scale", "0.5"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("voice synthetic-multi"), "{stderr}");
+    let reader = hound::WavReader::open(&wav).expect("a valid WAV");
+    assert_eq!(reader.spec().sample_rate, 22_050);
+    // length_scale 0.5: 1102 samples per id, plus 0.2 s of sentence silence.
+    assert_eq!((reader.duration() as usize - 4_410) % 1_102, 0, "{}", reader.duration());
+
+    // The voice list shows it as installed.
+    let listed = Command::new(env!("CARGO_BIN_EXE_assistantd"))
+        .args(["voices", "--json", "--lock", &arg(&lock), "--models-dir", &arg(&store)])
+        .env_remove("LD_LIBRARY_PATH")
+        .env("XDG_CONFIG_HOME", &xdg)
+        .output()
+        .expect("assistantd runs");
+    let rows = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let row: serde_json::Value = rows
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .find(|r| r["name"] == "synthetic-multi")
+        .unwrap_or_else(|| panic!("synthetic-multi listed: {rows}"));
+    assert_eq!(row["state"], "installed");
+
+    // phonemize --voice reads the same config through the lock.
+    let by_name = Command::new(env!("CARGO_BIN_EXE_assistantd"))
+        .args([
+            "phonemize",
+            "--voice",
+            "synthetic-multi",
+            "--json",
+            "--lock",
+            &arg(&lock),
+        ])
+        .args(["--models-dir", &arg(&store), "Hi there."])
+        .env_remove("LD_LIBRARY_PATH")
+        .env("XDG_CONFIG_HOME", &xdg)
+        .output()
+        .expect("assistantd runs");
+    assert!(by_name.status.success(), "{}", String::from_utf8_lossy(&by_name.stderr));
+    let by_path = engine(&["phonemize", "--config", &arg(&voice_config), "--json", "Hi there."]);
+    assert_eq!(
+        String::from_utf8_lossy(&by_name.stdout),
+        String::from_utf8_lossy(&by_path.stdout)
+    );
+    assert!(String::from_utf8_lossy(&by_name.stdout).contains("\"ids\""));
+
+    // An unknown speaker is named with the ones the voice has.
+    let (out, _) = say(&["--speaker", "dave"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("dave") && stderr.contains("alice"),
+        "{stderr}"
+    );
+
+    // A corrupted model is refused with both digests, before anything runs.
+    let installed = store.join("voices/synthetic-multi/model/synthetic-multi.onnx");
+    let mut bytes = std::fs::read(&installed).expect("read");
+    let pinned = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&installed, &bytes).expect("corrupt");
+    let (out, wav) = say(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(&pinned) && stderr.contains("is corrupt"), "{stderr}");
+    assert!(!wav.exists(), "nothing written");
 }

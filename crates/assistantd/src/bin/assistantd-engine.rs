@@ -71,6 +71,18 @@ enum Command {
     },
     /// Speak text with a Piper voice into a WAV file, sentence by sentence.
     Say(assistantd::say::SayArgs),
+    /// The voices `say --voice` and profiles can use, and whether each is installed.
+    Voices {
+        /// One JSON object per voice.
+        #[arg(long)]
+        json: bool,
+        /// The lock file [env: ASSISTANTD_MODELS_LOCK].
+        #[arg(long)]
+        lock: Option<PathBuf>,
+        /// Where models are installed [env: ASSISTANTD_MODELS_DIR].
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+    },
     /// Print the phonemes and phoneme ids a Piper voice is fed, sentence by
     /// sentence (as piper-phonemize 1.1.0 makes them).
     Phonemize(assistantd::phonemize::PhonemizeArgs),
@@ -134,6 +146,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    assistantd::native::configure_espeak();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
@@ -179,11 +192,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Say(args) => {
-            let (sentences, seconds) = assistantd::say::run(&args)?;
+            let said = assistantd::say::run(&args)?;
             eprintln!(
-                "wrote {} ({sentences} sentence(s), {seconds:.2} s)",
-                args.output.display()
+                "wrote {} (voice {}, {} sentence(s), {:.2} s)",
+                args.output.display(),
+                said.voice,
+                said.sentences,
+                said.seconds
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Voices { json, lock, models_dir } => {
+            let at = models::Locations::resolve(lock, models_dir)?;
+            let stdout = std::io::stdout();
+            assistantd::voices::print_list(&at, json, &mut stdout.lock())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Phonemize(args) => {
