@@ -529,7 +529,7 @@ impl PartFile {
         } else {
             ModelsError::Io {
                 path: self.path.clone(),
-                source: error,
+                error,
             }
         }
     }

@@ -143,20 +143,20 @@ pub enum ModelsError {
         /// What is wrong with it.
         reason: String,
     },
-    /// Any other file-system failure.
-    #[error("{path}: {source}")]
+    /// Any other file-system failure. The OS error is part of the message,
+    /// not a separate source, so `{:#}` does not print it twice.
+    #[error("{path}: {error}")]
     Io {
         /// The file or folder involved.
         path: PathBuf,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 impl ModelsError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| Self::Io { path, source }
+        move |error| Self::Io { path, error }
     }
 }

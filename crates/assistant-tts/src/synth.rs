@@ -180,7 +180,7 @@ impl Voice {
     /// speaker, for a single-speaker voice); [`TtsError::InvalidOption`] for
     /// a scale that is not a finite number (or a length scale that is not
     /// positive) or a sentence silence outside 0 to
-    /// [`MAX_SENTENCE_SILENCE_S`] seconds.
+    /// [`MAX_SENTENCE_SILENCE_S`] seconds, or a rate that is not above 0.
     pub fn check(&self, options: &SynthesisOptions) -> Result<(), TtsError> {
         self.speaker_id(options.speaker.as_ref())?;
         let scales = options.scales.unwrap_or(self.config.scales);
@@ -196,6 +196,9 @@ impl Voice {
         }
         if scales.length_scale <= 0.0 {
             return invalid("length_scale", format!("{} is not above 0", scales.length_scale));
+        }
+        if !(options.rate.is_finite() && options.rate > 0.0) {
+            return invalid("rate", format!("{} is not a number above 0", options.rate));
         }
         let silence = options.sentence_silence_s;
         if !(silence.is_finite() && (0.0..=MAX_SENTENCE_SILENCE_S).contains(&silence)) {

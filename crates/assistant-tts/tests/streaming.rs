@@ -15,7 +15,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Voices, dominant_hz};
+use common::{SAMPLE_RATE, Voices, dominant_hz};
 
 use assistant_core::{Clock, SpeechChunk, TurnId};
 use assistant_tts::TtsError;
@@ -26,7 +26,6 @@ use assistant_tts::synth::{Speaker, SynthesisOptions, Voice, to_int16};
 use assistant_tts::voice::{Scales, VoiceConfig};
 use tokio_util::sync::CancellationToken;
 
-const SAMPLE_RATE: u32 = 22_050;
 /// 0.2 s of sentence silence at 22.05 kHz (the default option).
 const SILENCE: usize = 4_410;
 /// Three sentences of different lengths, so order shows in the durations.
@@ -491,6 +490,13 @@ fn bad_input_and_settings_are_errors_not_panics() {
             "sentence_silence_s",
             SynthesisOptions {
                 sentence_silence_s: -1.0,
+                ..SynthesisOptions::default()
+            },
+        ),
+        (
+            "rate",
+            SynthesisOptions {
+                rate: 0.0,
                 ..SynthesisOptions::default()
             },
         ),

@@ -13,12 +13,11 @@ mod common;
 
 use std::path::Path;
 
-use common::{Voices, dominant_hz};
+use common::{SAMPLE_RATE, Voices, dominant_hz};
 
 use assistant_tts::onnx::Model;
 use ort::value::Tensor;
 
-const SAMPLE_RATE: u32 = 22_050;
 const BASE_SAMPLES: f32 = 2_205.0;
 const SPEAKER_OFFSET_HZ: [u32; 3] = [0, 100, 200];
 /// Float32 `sin` of ONNX Runtime vs Rust; the phase itself is exact.

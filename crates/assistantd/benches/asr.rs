@@ -29,6 +29,10 @@
 
 #![allow(clippy::print_stdout)] // a benchmark binary reports on stdout
 
+mod common;
+
+use common::{cpu_time, median, positive};
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -78,14 +82,7 @@ fn parse_args() -> Result<Args, String> {
             "--model" => model = Some(PathBuf::from(value("--model")?)),
             "--fixtures" => fixtures = Some(PathBuf::from(value("--fixtures")?)),
             "--vad" => vad = Some(PathBuf::from(value("--vad")?)),
-            "--repeat" => {
-                let v = value("--repeat")?;
-                repeat = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("--repeat {v}: expected a positive integer"))?;
-            }
+            "--repeat" => repeat = positive("--repeat", &value("--repeat")?)?,
             "--json" => json = true,
             // `cargo bench` passes --bench to every bench binary.
             "--bench" => {}
@@ -100,22 +97,6 @@ fn parse_args() -> Result<Args, String> {
         repeat,
         json,
     })
-}
-
-/// CPU time of the whole process (every thread, user + system), as Python's
-/// `time.process_time()` measures it.
-fn cpu_time() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec that outlives the call, and
-    // CLOCK_PROCESS_CPUTIME_ID is a clock every Linux kernel provides.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
 }
 
 /// One measured pass over one input.
@@ -172,21 +153,6 @@ fn percentile(values: &[Duration], p: f64) -> Option<Duration> {
     sorted.sort_unstable();
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
-}
-
-/// Median; the mean of the middle two for an even count.
-fn median(values: &[f64]) -> f64 {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
 }
 
 fn ms(d: Option<Duration>) -> f64 {

@@ -25,6 +25,10 @@
 
 #![allow(clippy::print_stdout)] // a benchmark binary reports on stdout
 
+mod common;
+
+use common::{cpu_time, median, positive};
+
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -58,13 +62,6 @@ struct Args {
     json: bool,
 }
 
-fn positive(name: &str, v: &str) -> Result<usize, String> {
-    v.parse()
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("{name} {v}: expected a positive integer"))
-}
-
 fn parse_args() -> Result<Args, String> {
     let mut model = None;
     let mut config = None;
@@ -96,37 +93,6 @@ fn parse_args() -> Result<Args, String> {
         repeat,
         json,
     })
-}
-
-/// CPU time of the whole process (every thread, user + system), as Python's
-/// `time.process_time()` measures it.
-fn cpu_time() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec that outlives the call, and
-    // CLOCK_PROCESS_CPUTIME_ID is a clock every Linux kernel provides.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
-}
-
-/// Median; the mean of the middle two for an even count.
-fn median(values: &[f64]) -> f64 {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
 }
 
 /// CRC-32 (IEEE, as Python's `zlib.crc32`) of the samples as little-endian

@@ -24,6 +24,28 @@ pub struct Locations {
     pub store: PathBuf,
 }
 
+/// The `--lock` and `--models-dir` options every command that reads models
+/// takes (flattened into each command's arguments).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct LocationArgs {
+    /// The lock file [env: ASSISTANTD_MODELS_LOCK; default: the checkout's models.lock].
+    #[arg(long, global = true)]
+    pub lock: Option<PathBuf>,
+    /// Where models are installed [env: ASSISTANTD_MODELS_DIR; default: $XDG_DATA_HOME/assistantd/models].
+    #[arg(long, global = true)]
+    pub models_dir: Option<PathBuf>,
+}
+
+impl LocationArgs {
+    /// The options, then the environment, then the defaults.
+    ///
+    /// # Errors
+    /// As [`Locations::resolve`].
+    pub fn resolve(&self) -> Result<Locations> {
+        Locations::resolve(self.lock.clone(), self.models_dir.clone())
+    }
+}
+
 impl Locations {
     /// Resolves flags, then the environment, then defaults.
     ///

@@ -14,7 +14,7 @@ use assistant_tts::phonemize::{PhonemeIdMap, phoneme_ids, phonemize};
 use assistant_tts::voice::VoiceConfig;
 use serde::Serialize;
 
-use crate::models::Locations;
+use crate::models::LocationArgs;
 use crate::voices::VoiceEntry;
 
 /// What to phonemize and how (the command line of `assistantd phonemize`).
@@ -32,12 +32,9 @@ pub struct PhonemizeArgs {
     /// against models.lock, instead of --config.
     #[arg(long, conflicts_with = "config")]
     pub voice: Option<String>,
-    /// The lock file, for --voice [env: ASSISTANTD_MODELS_LOCK].
-    #[arg(long)]
-    pub lock: Option<PathBuf>,
-    /// Where models are installed, for --voice [env: ASSISTANTD_MODELS_DIR].
-    #[arg(long)]
-    pub models_dir: Option<PathBuf>,
+    /// Where models.lock and the installed models are.
+    #[command(flatten)]
+    pub models: LocationArgs,
     /// The espeak-ng voice (default: the config's, else en-us).
     #[arg(long)]
     pub espeak_voice: Option<String>,
@@ -67,8 +64,8 @@ pub fn run(args: &PhonemizeArgs, out: &mut dyn Write) -> Result<()> {
     let input = read_input(args)?;
     let config = match (&args.voice, &args.config) {
         (Some(name), _) => {
-            let (lock, store) = Locations::resolve(args.lock.clone(), args.models_dir.clone())?.open()?;
-            Some(VoiceEntry::find(name)?.resolve(&lock, &store)?.config)
+            let (lock, store) = args.models.resolve()?.open()?;
+            Some(VoiceEntry::find(name)?.read_config(&lock, &store)?)
         }
         (None, Some(path)) => Some(VoiceConfig::read(path)?),
         (None, None) => None,

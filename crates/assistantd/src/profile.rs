@@ -406,14 +406,8 @@ impl Profile {
             let resolved = entry.resolve(lock, store)?;
             (entry.name, resolved.model, resolved.config)
         };
-        let check = |what: &str, value: f32, ok: bool| -> Result<f32> {
-            if value.is_finite() && ok {
-                Ok(value)
-            } else {
-                bail!("{what} {value} is out of range")
-            }
-        };
-        // The profile's own values were checked when it was parsed.
+        // The profile's own values were checked when it was parsed; the
+        // command line's are checked by the voice (`Voice::check`).
         let mut scales = config.scales;
         if let Some(t) = tts {
             scales.noise_scale = t.noise_scale.unwrap_or(scales.noise_scale);
@@ -421,16 +415,12 @@ impl Profile {
             scales.noise_w = t.noise_w.unwrap_or(scales.noise_w);
         }
         if let Some(v) = overrides.length_scale {
-            scales.length_scale = check("--length-scale", v, v > 0.0)?;
+            scales.length_scale = v;
         }
-        let rate = match overrides.rate {
-            Some(v) => check("--rate", v, v > 0.0)?,
-            None => tts.map_or(1.0, |t| t.rate),
-        };
-        let silence = match overrides.sentence_silence_s {
-            Some(v) => check("--sentence-silence", v, (0.0..=10.0).contains(&v))?,
-            None => tts.map_or(0.2, |t| t.sentence_silence_s),
-        };
+        let rate = overrides.rate.unwrap_or(tts.map_or(1.0, |t| t.rate));
+        let silence = overrides
+            .sentence_silence_s
+            .unwrap_or(tts.map_or(0.2, |t| t.sentence_silence_s));
         let speaker = match (&overrides.speaker, tts.and_then(|t| t.speaker.as_ref())) {
             (Some(s), _) => Some(match s.parse::<i64>() {
                 Ok(id) => Speaker::Id(id),

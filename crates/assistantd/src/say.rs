@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use assistant_tts::synth::Voice;
 
-use crate::models::Locations;
+use crate::models::LocationArgs;
 use crate::profile::{Profile, TtsOverrides};
 
 /// What to say and where (the command line of `assistantd say`).
@@ -46,12 +46,9 @@ pub struct SayArgs {
     /// The WAV file to write.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// The lock file [env: ASSISTANTD_MODELS_LOCK].
-    #[arg(long)]
-    pub lock: Option<PathBuf>,
-    /// Where models are installed [env: ASSISTANTD_MODELS_DIR].
-    #[arg(long)]
-    pub models_dir: Option<PathBuf>,
+    /// Where models.lock and the installed models are.
+    #[command(flatten)]
+    pub models: LocationArgs,
 }
 
 /// What `say` produced.
@@ -75,7 +72,7 @@ pub fn run(args: &SayArgs) -> Result<Said> {
         bail!("-o {}: give a file name such as reply.wav", args.output.display());
     }
     let profile = Profile::load(&args.profile)?;
-    let at = Locations::resolve(args.lock.clone(), args.models_dir.clone())?;
+    let at = args.models.resolve()?;
     let (lock, store) = at.open()?;
     let speak = profile.speak_config(
         &lock,

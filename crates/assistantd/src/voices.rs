@@ -129,13 +129,20 @@ impl VoiceEntry {
     /// If a file is unknown to the lock, not installed or corrupt (expected
     /// and actual sha256), or the config disagrees with the metadata.
     pub fn resolve(&self, lock: &Lock, store: &Store) -> Result<ResolvedVoice> {
-        let resolve = |name: &str| {
-            store
-                .resolve(lock, name)
-                .with_context(|| format!("voice {} ({})", self.name, self.path.display()))
-        };
-        let model = resolve(&self.model)?;
-        let config_path = resolve(&self.config)?;
+        let model = self.verified(lock, store, &self.model)?;
+        Ok(ResolvedVoice {
+            model,
+            config: self.read_config(lock, store)?,
+        })
+    }
+
+    /// The voice's config alone (all `phonemize` needs), verified against
+    /// `lock` and checked against this metadata.
+    ///
+    /// # Errors
+    /// As [`VoiceEntry::resolve`], for the config file.
+    pub fn read_config(&self, lock: &Lock, store: &Store) -> Result<VoiceConfig> {
+        let config_path = self.verified(lock, store, &self.config)?;
         let config = VoiceConfig::read(&config_path)?;
         let mismatch = |what: String| {
             anyhow::anyhow!(
@@ -169,7 +176,13 @@ impl VoiceEntry {
                 "a speaker {unknown:?} that the config's speaker_id_map lacks"
             )));
         }
-        Ok(ResolvedVoice { model, config })
+        Ok(config)
+    }
+
+    fn verified(&self, lock: &Lock, store: &Store, name: &str) -> Result<PathBuf> {
+        store
+            .resolve(lock, name)
+            .with_context(|| format!("voice {} ({})", self.name, self.path.display()))
     }
 }
 

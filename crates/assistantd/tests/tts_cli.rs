@@ -252,6 +252,11 @@ fn say_finds_a_voice_by_name_through_models_lock() {
     );
     assert!(String::from_utf8_lossy(&by_name.stdout).contains("\"ids\""));
 
+    // A rate of 0 from the command line is refused, naming the option.
+    let (out, _) = say(&["--rate", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("rate"), "{stderr}");
+
     // An unknown speaker is named with the ones the voice has.
     let (out, _) = say(&["--speaker", "dave"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

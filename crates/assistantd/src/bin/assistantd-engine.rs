@@ -62,12 +62,8 @@ enum Command {
         /// One JSON object per event, then a summary per file.
         #[arg(long)]
         json: bool,
-        /// The lock file [env: ASSISTANTD_MODELS_LOCK].
-        #[arg(long)]
-        lock: Option<PathBuf>,
-        /// Where models are installed [env: ASSISTANTD_MODELS_DIR].
-        #[arg(long)]
-        models_dir: Option<PathBuf>,
+        #[command(flatten)]
+        models: models::LocationArgs,
     },
     /// Speak text with a Piper voice into a WAV file, sentence by sentence.
     Say(assistantd::say::SayArgs),
@@ -76,12 +72,8 @@ enum Command {
         /// One JSON object per voice.
         #[arg(long)]
         json: bool,
-        /// The lock file [env: ASSISTANTD_MODELS_LOCK].
-        #[arg(long)]
-        lock: Option<PathBuf>,
-        /// Where models are installed [env: ASSISTANTD_MODELS_DIR].
-        #[arg(long)]
-        models_dir: Option<PathBuf>,
+        #[command(flatten)]
+        models: models::LocationArgs,
     },
     /// Print the phonemes and phoneme ids a Piper voice is fed, sentence by
     /// sentence (as piper-phonemize 1.1.0 makes them).
@@ -90,12 +82,8 @@ enum Command {
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
-        /// The lock file [env: ASSISTANTD_MODELS_LOCK; default: the checkout's models.lock].
-        #[arg(long, global = true)]
-        lock: Option<PathBuf>,
-        /// Where models are installed [env: ASSISTANTD_MODELS_DIR; default: $XDG_DATA_HOME/assistantd/models].
-        #[arg(long, global = true)]
-        models_dir: Option<PathBuf>,
+        #[command(flatten)]
+        models: models::LocationArgs,
     },
 }
 
@@ -202,8 +190,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Voices { json, lock, models_dir } => {
-            let at = models::Locations::resolve(lock, models_dir)?;
+        Command::Voices { json, models } => {
+            let at = models.resolve()?;
             let stdout = std::io::stdout();
             assistantd::voices::print_list(&at, json, &mut stdout.lock())?;
             Ok(ExitCode::SUCCESS)
@@ -221,13 +209,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_vad,
             endpoint_silence,
             json,
-            lock,
-            models_dir,
+            models,
         } => {
             let profile = assistantd::profile::Profile::load(&profile)?;
-            let at = models::Locations::resolve(lock, models_dir)?;
-            let lock = assistant_models::Lock::read(&at.lock)?;
-            let store = assistant_models::Store::new(&at.store);
+            let (lock, store) = models.resolve()?.open()?;
             let overrides = assistantd::profile::AsrOverrides {
                 transducer_dir,
                 vad: vad_model,
@@ -241,10 +226,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Models {
             command,
-            lock,
-            models_dir,
+            models: locations,
         } => {
-            let at = models::Locations::resolve(lock, models_dir)?;
+            let at = locations.resolve()?;
             match command {
                 ModelsCommand::List { profile } => models::list(&at, profile.as_deref())?,
                 ModelsCommand::Fetch {
