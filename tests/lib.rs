@@ -5,6 +5,7 @@
 //! `cargo metadata`, so the architecture cannot rot silently.
 
 pub mod architecture;
+pub mod pulse;
 
 use std::path::PathBuf;
 

@@ -3,9 +3,12 @@
 //! Everything that touches raw audio formats lives here, so the stages see
 //! only [`assistant_core::AudioFrame`]s: mono `f32` at a known rate.
 //! Today that is WAV input for `assistantd bench` and the tests
-//! ([`wav::read`]) and framing ([`Pcm::frames`]); microphone capture
-//! (cpal), playback (rodio) and resampling (rubato) belong here as well.
+//! ([`wav::read`]), framing ([`Pcm::frames`]) and playback through the
+//! speakers ([`playback::Speaker`]: rodio, fed by a lock-free ring, with
+//! exact "first audio played" times and immediate barge-in). Microphone
+//! capture (cpal) belongs here as well.
 
+pub mod playback;
 pub mod wav;
 
 use assistant_core::{AudioFrame, Timestamp, audio::frame_samples};

@@ -17,7 +17,7 @@ const LIBRARIES: [&str; 2] = ["libonnxruntime.so", "libsherpa-onnx-c-api.so"];
 /// System libraries the engine links, by soname, with the Debian package
 /// that provides each. (espeak-ng is not one: the engine links Piper's build,
 /// found like the speech libraries, see [`ESPEAK_LIBRARY`].)
-const SYSTEM_LIBRARIES: [(&str, &str); 1] = [("libssl.so.3", "libssl3")];
+const SYSTEM_LIBRARIES: [(&str, &str); 2] = [("libssl.so.3", "libssl3"), ("libasound.so.2", "libasound2")];
 
 /// Piper's espeak-ng (from the PyPI wheel piper-phonemize 1.1.0), by soname.
 const ESPEAK_LIBRARY: &str = "libespeak-ng-e09f6b87.so.1.1.51";
@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(
             check_system_libraries(&SYSTEM_LIBRARIES),
             Ok(()),
-            "OpenSSL is installed by scripts/bootstrap"
+            "OpenSSL and ALSA are installed by scripts/bootstrap"
         );
     }
 

@@ -29,6 +29,9 @@ pub struct Profile {
     /// The speaking stage (absent: `assistantd say` needs `--voice` or `--model`).
     #[serde(default)]
     pub tts: Option<TtsSection>,
+    /// The sound devices (absent: the system defaults).
+    #[serde(default)]
+    pub audio: AudioSection,
     /// Where the profile was read from (set after parsing).
     #[serde(skip)]
     pub path: PathBuf,
@@ -113,6 +116,51 @@ pub struct TtsSection {
     /// ONNX Runtime threads for the voice.
     #[serde(default = "default_tts_threads")]
     pub num_threads: usize,
+}
+
+/// `[audio]`: which sound devices, and how much buffering.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudioSection {
+    /// The output device by name or id (`assistantd devices` lists them);
+    /// absent: the system default.
+    pub output_device: Option<String>,
+    /// The output buffer, in milliseconds: the delay from the assistant to
+    /// the speaker, and the shortest time barge-in takes to be heard.
+    pub output_buffer_ms: u32,
+}
+
+impl Default for AudioSection {
+    fn default() -> Self {
+        Self {
+            output_device: None,
+            output_buffer_ms: 50,
+        }
+    }
+}
+
+impl AudioSection {
+    /// The range `output_buffer_ms` must lie in.
+    pub const BUFFER_MS: std::ops::RangeInclusive<u32> = 5..=1000;
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        if !Self::BUFFER_MS.contains(&self.output_buffer_ms) {
+            bail!(
+                "{}: audio.output_buffer_ms = {} must be between {} and {} (50 is a safe default)",
+                path.display(),
+                self.output_buffer_ms,
+                Self::BUFFER_MS.start(),
+                Self::BUFFER_MS.end()
+            );
+        }
+        if self.output_device.as_deref().is_some_and(|d| d.trim().is_empty()) {
+            bail!(
+                "{}: audio.output_device is empty; remove it for the default device, or name one from `assistantd devices`",
+                path.display()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// A speaker by name or by number.
@@ -301,6 +349,7 @@ impl Profile {
         if let Some(tts) = &profile.tts {
             tts.validate(path)?;
         }
+        profile.audio.validate(path)?;
         Ok(profile)
     }
 
@@ -496,6 +545,30 @@ mod tests {
         let text = "[asr]\ntransducer = \"t\"\n[tts]\nvoice = \"v\"\nspeaker = 2\n";
         let profile = Profile::parse(text, Path::new("p.toml")).expect("a numeric speaker");
         assert_eq!(profile.tts.and_then(|t| t.speaker), Some(SpeakerChoice::Id(2)));
+    }
+
+    #[test]
+    fn audio_settings_default_and_are_checked() {
+        let profile = Profile::parse("[asr]\ntransducer = \"t\"\n", Path::new("p.toml")).expect("no [audio]");
+        assert_eq!(profile.audio.output_device, None);
+        assert_eq!(profile.audio.output_buffer_ms, 50);
+        let text = "[asr]\ntransducer = \"t\"\n[audio]\noutput_device = \"pulse\"\noutput_buffer_ms = 20\n";
+        let profile = Profile::parse(text, Path::new("p.toml")).expect("a device");
+        assert_eq!(profile.audio.output_device.as_deref(), Some("pulse"));
+        assert_eq!(profile.audio.output_buffer_ms, 20);
+        for (setting, needle) in [
+            ("output_buffer_ms = 0", "audio.output_buffer_ms = 0"),
+            ("output_device = \" \"", "audio.output_device is empty"),
+        ] {
+            let text = format!("[asr]\ntransducer = \"t\"\n[audio]\n{setting}\n");
+            let err = Profile::parse(&text, Path::new("configs/mine.toml"))
+                .expect_err(setting)
+                .to_string();
+            assert!(
+                err.starts_with("configs/mine.toml: ") && err.contains(needle),
+                "{setting}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,10 @@
-//! `assistantd say "text" -o out.wav`: a Piper voice speaking, sentence by
-//! sentence, into a WAV file.
+//! `assistantd say "text" [-o out.wav]`: a Piper voice speaking, sentence
+//! by sentence, through the speakers or into a WAV file.
+//!
+//! Through the speakers, the speaking stage ([`Synthesizer`], thread `tts`)
+//! streams each sentence to playback ([`Speaker`], thread `playback`) as
+//! soon as it exists, exactly as the daemon does for a reply, and `say`
+//! reports when the first audio reached the device.
 //!
 //! The voice is the profile's (`[tts]` in `configs/jarvis.toml`), a voice by
 //! name (`--voice`, resolved through `voices/` and models.lock and verified),
@@ -9,7 +14,11 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use assistant_audio::playback::{OutputSettings, PlaybackEvent, Speaker};
+use assistant_core::{Clock, TurnId};
+use assistant_tts::stream::Synthesizer;
 use assistant_tts::synth::Voice;
+use tokio_util::sync::CancellationToken;
 
 use crate::models::LocationArgs;
 use crate::profile::{Profile, TtsOverrides};
@@ -43,9 +52,12 @@ pub struct SayArgs {
     /// Silence after each sentence, in seconds; default: the profile's.
     #[arg(long = "sentence-silence")]
     pub sentence_silence_s: Option<f32>,
-    /// The WAV file to write.
+    /// Write a WAV file instead of playing through the speakers.
     #[arg(short, long)]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
+    /// The output device (`assistantd devices` lists them); default: the profile's, else the system's.
+    #[arg(long, conflicts_with = "output")]
+    pub output_device: Option<String>,
     /// Where models.lock and the installed models are.
     #[command(flatten)]
     pub models: LocationArgs,
@@ -58,18 +70,24 @@ pub struct Said {
     pub voice: String,
     /// Sentences spoken.
     pub sentences: usize,
-    /// Seconds of audio written.
+    /// Seconds of audio written or played.
     pub seconds: f64,
+    /// Where it went: the WAV file, or the device that played it.
+    pub destination: String,
+    /// Played: how long after the request the first audio reached the device.
+    pub first_audio_ms: Option<f64>,
 }
 
-/// Synthesizes `args.text` into `args.output`.
+/// Speaks `args.text` through the speakers, or into `args.output`.
 ///
 /// # Errors
-/// If the voice cannot be found, verified, loaded or run, or the file cannot
-/// be written.
+/// If the voice cannot be found, verified, loaded or run, the output device
+/// cannot be opened or fails, or the file cannot be written.
 pub fn run(args: &SayArgs) -> Result<Said> {
-    if args.output.as_os_str().is_empty() || args.output.is_dir() {
-        bail!("-o {}: give a file name such as reply.wav", args.output.display());
+    if let Some(output) = &args.output
+        && (output.as_os_str().is_empty() || output.is_dir())
+    {
+        bail!("-o {}: give a file name such as reply.wav", output.display());
     }
     let profile = Profile::load(&args.profile)?;
     let at = args.models.resolve()?;
@@ -89,14 +107,25 @@ pub fn run(args: &SayArgs) -> Result<Said> {
     )?;
     crate::native::init_onnxruntime()?;
     let mut voice = Voice::open(&speak.model, speak.config, speak.threads)?;
+    let Some(output) = &args.output else {
+        let settings = OutputSettings {
+            device: args
+                .output_device
+                .clone()
+                .or_else(|| profile.audio.output_device.clone()),
+            sample_rate: voice.config().sample_rate,
+            buffer: std::time::Duration::from_millis(u64::from(profile.audio.output_buffer_ms)),
+        };
+        return play(voice, speak.options, &settings, &args.text, speak.voice);
+    };
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: voice.config().sample_rate,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut writer = hound::WavWriter::create(&args.output, spec)
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let mut writer =
+        hound::WavWriter::create(output, spec).with_context(|| format!("cannot write {}", output.display()))?;
     let mut sentences = 0;
     let mut samples = 0_usize;
     let mut failed: Option<hound::Error> = None;
@@ -112,14 +141,86 @@ pub fn run(args: &SayArgs) -> Result<Said> {
         ControlFlow::Continue(())
     })?;
     if let Some(e) = failed {
-        return Err(e).with_context(|| format!("cannot write {}", args.output.display()));
+        return Err(e).with_context(|| format!("cannot write {}", output.display()));
     }
     writer
         .finalize()
-        .with_context(|| format!("cannot finish {}", args.output.display()))?;
+        .with_context(|| format!("cannot finish {}", output.display()))?;
     Ok(Said {
         voice: speak.voice,
         sentences,
         seconds: samples as f64 / f64::from(spec.sample_rate),
+        destination: output.display().to_string(),
+        first_audio_ms: None,
+    })
+}
+
+/// Streams the synthesis into the speakers and waits until the last
+/// sentence has played.
+fn play(
+    voice: Voice,
+    options: assistant_tts::synth::SynthesisOptions,
+    settings: &OutputSettings,
+    text: &str,
+    voice_name: String,
+) -> Result<Said> {
+    let clock = Clock::start();
+    let speaker = Speaker::open(settings, clock)?;
+    let synthesizer = Synthesizer::spawn(voice, options, clock)?;
+    let turn = TurnId(1);
+    let asked = clock.now();
+    let mut synthesis = synthesizer.synthesize(turn, text, CancellationToken::new());
+    let mut sentences = 0;
+    let mut samples = 0_usize;
+    let mut first_audio = None;
+    let mut last_clause = None;
+    // Events are read as they come, so a failing device stops the
+    // synthesis instead of being noticed at the end.
+    let mut on_event = |event: PlaybackEvent| -> Result<()> {
+        match event {
+            PlaybackEvent::Started { at, .. } => {
+                first_audio.get_or_insert(at);
+            }
+            PlaybackEvent::Failed(e) => return Err(e.into()),
+            PlaybackEvent::Finished { .. } | PlaybackEvent::Interrupted { .. } => {}
+        }
+        Ok(())
+    };
+    while let Some(chunk) = synthesis.blocking_next() {
+        let chunk = chunk?;
+        sentences += 1;
+        samples += chunk.samples.len();
+        last_clause = Some(chunk.clause);
+        while let Some(event) = speaker.try_event() {
+            on_event(event)?;
+        }
+        speaker.play(chunk).or_else(|e| {
+            // A closed speaker says why in its last event.
+            while let Some(event) = speaker.try_event() {
+                on_event(event)?;
+            }
+            Err(anyhow::Error::from(e))
+        })?;
+    }
+    if let Some(last) = last_clause {
+        loop {
+            let event = speaker
+                .next_event(std::time::Duration::from_secs(30))
+                .with_context(|| format!("audio output '{}' stopped reporting progress", speaker.device()))?;
+            let done = matches!(event, PlaybackEvent::Finished { clause, .. } if clause == last);
+            on_event(event)?;
+            if done {
+                break;
+            }
+        }
+    }
+    Ok(Said {
+        voice: voice_name,
+        sentences,
+        seconds: samples as f64 / f64::from(settings.sample_rate),
+        destination: speaker.device().to_owned(),
+        first_audio_ms: first_audio
+            .and_then(|at| at.checked_since(asked))
+            .map(|d| d.as_secs_f64() * 1000.0),
     })
 }

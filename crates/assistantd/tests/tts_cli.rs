@@ -284,3 +284,142 @@ fn say_finds_a_voice_by_name_through_models_lock() {
     assert!(stderr.contains(&pinned) && stderr.contains("is corrupt"), "{stderr}");
     assert!(!wav.exists(), "nothing written");
 }
+
+fn engine_with(args: &[&str], env: &[(&'static str, String)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assistantd"))
+        .args(args)
+        .env_remove("LD_LIBRARY_PATH")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("assistantd runs")
+}
+
+/// The best normalised cross-correlation of `b` against `a` over lags up
+/// to `max_lag` samples either way.
+fn best_correlation(a: &[f32], b: &[f32], max_lag: usize) -> f32 {
+    let n = a.len().min(b.len()).saturating_sub(max_lag);
+    let energy = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>().sqrt();
+    (0..=2 * max_lag)
+        .map(|shift| {
+            let (x, y) = if shift < max_lag {
+                (&a[max_lag - shift..], b)
+            } else {
+                (a, &b[shift - max_lag..])
+            };
+            let (x, y) = (&x[..n.min(x.len())], &y[..n.min(y.len())]);
+            let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+            dot / (energy(x) * energy(y)).max(f32::MIN_POSITIVE)
+        })
+        .fold(f32::MIN, f32::max)
+}
+
+#[test]
+fn say_plays_through_the_speakers_what_it_would_write() {
+    let test = "say_plays_through_the_speakers_what_it_would_write";
+    let Some(config) = config(test) else { return };
+    let Some(pulse) = assistant_tests::pulse::Pulse::start(test) else {
+        return;
+    };
+    let dir = synthetic_voices(&config);
+    let model = arg(&dir.path().join("synthetic-single.onnx"));
+    let text = "Hello there. How are you?";
+
+    let devices = engine_with(&["devices", "--json"], &pulse.env());
+    assert!(devices.status.success(), "{}", String::from_utf8_lossy(&devices.stderr));
+    let listed: Vec<serde_json::Value> = String::from_utf8_lossy(&devices.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert!(
+        listed.iter().any(|d| d["default"] == true),
+        "a default output: {listed:?}"
+    );
+
+    let wav = dir.path().join("reply.wav");
+    let out = engine(&["say", text, "--model", &model, "-o", &arg(&wav)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written: Vec<f32> = hound::WavReader::open(&wav)
+        .expect("WAV")
+        .into_samples::<i16>()
+        .map(|s| f32::from(s.expect("sample")) / 32_768.0)
+        .collect();
+
+    let recording = pulse.record(22_050);
+    let out = engine_with(&["say", text, "--model", &model], &pulse.env());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("played on") && stderr.contains("first audio after"),
+        "{stderr}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let heard = recording.stop();
+
+    // The sink heard the same audio the WAV holds: find it in the recording.
+    let start = heard
+        .iter()
+        .position(|s| s.abs() > 1e-3)
+        .expect("the sink heard something");
+    let first_loud = written.iter().position(|s| s.abs() > 1e-3).expect("the WAV has sound");
+    let heard = &heard[start.saturating_sub(first_loud)..];
+    assert!(
+        heard.len() >= written.len(),
+        "heard {} samples, the WAV has {}",
+        heard.len(),
+        written.len()
+    );
+    let correlation = best_correlation(&written, &heard[..written.len() + 200], 200);
+    assert!(
+        correlation > 0.95,
+        "the played audio matches the WAV only to {correlation}"
+    );
+
+    // Bad requests name the fix.
+    let out = engine_with(
+        &["say", text, "--model", &model, "--output-device", "nope"],
+        &pulse.env(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("no audio output device named 'nope'")
+            && stderr.contains("assistantd devices"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn say_reports_a_sound_server_that_dies_mid_reply() {
+    let test = "say_reports_a_sound_server_that_dies_mid_reply";
+    let Some(config) = config(test) else { return };
+    let Some(mut pulse) = assistant_tests::pulse::Pulse::start(test) else {
+        return;
+    };
+    let dir = synthetic_voices(&config);
+    let model = arg(&dir.path().join("synthetic-single.onnx"));
+    let text = "This reply is long enough to still be playing. ".repeat(8);
+    let child = Command::new(env!("CARGO_BIN_EXE_assistantd"))
+        .args(["say", &text, "--model", &model])
+        .env_remove("LD_LIBRARY_PATH")
+        .envs(pulse.env().iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("assistantd runs");
+    // Let it start playing, then take the sound server away.
+    let recording = pulse.record(22_050);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !recording.samples().iter().any(|s| s.abs() > 1e-3) {
+        assert!(std::time::Instant::now() < deadline, "nothing played within 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(recording);
+    pulse.kill();
+    let out = child.wait_with_output().expect("assistantd ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "exit status after losing the device: {stderr}");
+    assert!(
+        stderr.contains("failed while playing") && stderr.contains("sound server"),
+        "{stderr}"
+    );
+}

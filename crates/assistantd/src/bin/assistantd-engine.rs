@@ -1,6 +1,7 @@
 //! The assistantd engine. Users run it through the `assistantd` launcher,
 //! which checks the native libraries first.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -65,8 +66,14 @@ enum Command {
         #[command(flatten)]
         models: models::LocationArgs,
     },
-    /// Speak text with a Piper voice into a WAV file, sentence by sentence.
+    /// Speak text with a Piper voice, sentence by sentence, through the speakers or into a WAV file.
     Say(assistantd::say::SayArgs),
+    /// The audio output devices (for `say --output-device` and `[audio] output_device`).
+    Devices {
+        /// One JSON object per device.
+        #[arg(long)]
+        json: bool,
+    },
     /// The voices `say --voice` and profiles can use, and whether each is installed.
     Voices {
         /// One JSON object per voice.
@@ -181,13 +188,38 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Say(args) => {
             let said = assistantd::say::run(&args)?;
+            let verb = if args.output.is_some() { "wrote" } else { "played on" };
+            let first = said
+                .first_audio_ms
+                .map(|ms| format!("; first audio after {ms:.0} ms"))
+                .unwrap_or_default();
             eprintln!(
-                "wrote {} (voice {}, {} sentence(s), {:.2} s)",
-                args.output.display(),
-                said.voice,
-                said.sentences,
-                said.seconds
+                "{verb} {} (voice {}, {} sentence(s), {:.2} s{first})",
+                said.destination, said.voice, said.sentences, said.seconds
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Devices { json } => {
+            let devices = assistant_audio::playback::output_devices()?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for device in &devices {
+                if json {
+                    let line = serde_json::json!({
+                        "direction": "output",
+                        "id": device.id,
+                        "name": device.name,
+                        "default": device.is_default,
+                    });
+                    writeln!(out, "{line}")?;
+                } else {
+                    let mark = if device.is_default { "*" } else { " " };
+                    writeln!(out, "{mark} output  {:<24} {}", device.id, device.name)?;
+                }
+            }
+            if devices.is_empty() && !json {
+                writeln!(out, "no audio output devices (is PulseAudio or PipeWire running?)")?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Voices { json, models } => {

@@ -1,0 +1,300 @@
+//! A private PulseAudio server with a null sink, for tests that play audio.
+//!
+//! Each [`Pulse`] is its own `pulseaudio` process with its own socket in a
+//! temporary folder, so tests never touch a desktop's sound server. Clients
+//! reach it through `PULSE_SERVER` ([`Pulse::env`]): ALSA's `default` device
+//! (which is what cpal, and so rodio, opens) is PulseAudio's ALSA plugin on a
+//! Debian machine with `pulseaudio` installed, and that plugin reads it.
+//! Because the variable is per process, a test that plays in-process runs
+//! itself again as a child with the variable set ([`in_child`]).
+//!
+//! What the sink plays is recorded from its monitor with `parec`
+//! ([`Pulse::record`]), as float samples at a rate of the test's choosing.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The null sink every [`Pulse`] makes its default.
+pub const SINK: &str = "assistantd_test_speakers";
+
+/// A running private PulseAudio server. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Pulse {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Pulse {
+    /// Starts a server, or returns `None` after a SKIP message when
+    /// `pulseaudio` is not installed (`scripts/bootstrap` installs it).
+    ///
+    /// # Panics
+    /// If `pulseaudio` is installed but the server does not come up.
+    #[must_use]
+    pub fn start(test: &str) -> Option<Self> {
+        if which("pulseaudio").is_none() || which("parec").is_none() {
+            eprintln!(
+                "SKIP {test}: pulseaudio and parec are not installed (Debian: apt-get install pulseaudio pulseaudio-utils; scripts/bootstrap does)"
+            );
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("assistantd-pulse-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot make a folder for PulseAudio: {e}"));
+        let mut pulse = Self { dir, child: None };
+        pulse.launch();
+        Some(pulse)
+    }
+
+    fn launch(&mut self) {
+        let socket = self.socket();
+        let _ = std::fs::remove_file(&socket);
+        let home = self.dir.path();
+        let child = Command::new("pulseaudio")
+            .args([
+                "--daemonize=no",
+                "-n",
+                "--exit-idle-time=-1",
+                "--use-pid-file=no",
+                "--disallow-exit",
+                "--log-target=stderr",
+                "--log-level=error",
+            ])
+            .arg(format!(
+                "--load=module-native-protocol-unix socket={} auth-anonymous=1",
+                socket.display()
+            ))
+            .arg(format!(
+                "--load=module-null-sink sink_name={SINK} rate=48000 channels=2"
+            ))
+            .env("HOME", home)
+            .env("XDG_RUNTIME_DIR", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env_remove("PULSE_SERVER")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start pulseaudio: {e}"));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = Command::new("pactl")
+                .arg("info")
+                .envs(self.env())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                break;
+            }
+            assert!(Instant::now() < deadline, "pulseaudio did not come up within 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let status = Command::new("pactl")
+            .args(["set-default-sink", SINK])
+            .envs(self.env())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run pactl: {e}"));
+        assert!(status.success(), "pactl set-default-sink failed");
+    }
+
+    /// The server's socket.
+    #[must_use]
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("native")
+    }
+
+    /// The environment a client needs to reach this server (and only it).
+    #[must_use]
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let home = self.dir.path().display().to_string();
+        let pid = self.child.as_ref().map(|c| c.id().to_string()).unwrap_or_default();
+        vec![
+            ("ASSISTANTD_TEST_PULSE_PID", pid),
+            ("PULSE_SERVER", format!("unix:{}", self.socket().display())),
+            ("PULSE_SINK", SINK.to_owned()),
+            // Keep libpulse from touching the real user's configuration.
+            ("PULSE_CLIENTCONFIG", format!("{home}/client.conf")),
+            ("XDG_RUNTIME_DIR", home.clone()),
+        ]
+    }
+
+    /// Starts recording what the sink plays, mono `f32` at `rate`; returns
+    /// once the recorder is connected and receiving.
+    ///
+    /// # Panics
+    /// If `parec` cannot start or receives nothing within 10 s.
+    #[must_use]
+    pub fn record(&self, rate: u32) -> Recording {
+        Recording::start(&self.env(), rate)
+    }
+
+    /// Kills the server, as if the sound server crashed or the device
+    /// vanished.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The folder the server keeps its state in.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `parec` recording in progress.
+#[derive(Debug)]
+pub struct Recording {
+    child: Child,
+    reader: Option<std::thread::JoinHandle<()>>,
+    bytes: Arc<Mutex<Vec<u8>>>,
+    rate: u32,
+}
+
+impl Recording {
+    /// Starts recording the test sink's monitor, mono `f32` at `rate`, with
+    /// `env` on top of this process's environment (empty in a child that
+    /// inherited [`Pulse::env`]); returns once `parec` is receiving.
+    ///
+    /// # Panics
+    /// If `parec` cannot start or receives nothing within 10 s.
+    #[must_use]
+    pub fn start(env: &[(&'static str, String)], rate: u32) -> Self {
+        let mut child = Command::new("parec")
+            .arg(format!("--device={SINK}.monitor"))
+            .args(["--format=float32le", "--channels=1", "--raw", "--latency-msec=10"])
+            .arg(format!("--rate={rate}"))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start parec: {e}"));
+        let mut stdout = child.stdout.take().unwrap_or_else(|| panic!("parec has no stdout"));
+        let bytes = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&bytes);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0_u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut all) = sink.lock() {
+                    all.extend_from_slice(&buf[..n]);
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while bytes.lock().map(|b| b.is_empty()).unwrap_or(true) {
+            assert!(Instant::now() < deadline, "parec received nothing within 10 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Self {
+            child,
+            reader: Some(reader),
+            bytes,
+            rate,
+        }
+    }
+
+    /// Samples recorded so far.
+    #[must_use]
+    pub fn samples(&self) -> Vec<f32> {
+        let bytes = self.bytes.lock().map(|b| b.clone()).unwrap_or_default();
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    }
+
+    /// The recording's rate.
+    #[must_use]
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Stops recording and returns everything recorded.
+    #[must_use]
+    pub fn stop(mut self) -> Vec<f32> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.samples()
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Kills the server a child was given (see [`Pulse::env`]), from inside
+/// the child: the sound server vanishes under a playing stream.
+pub fn kill_inherited_server() {
+    if let Some(pid) = std::env::var("ASSISTANTD_TEST_PULSE_PID")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        let _ = Command::new("kill").args(["-9", &pid]).status();
+    }
+}
+
+/// Whether this process is the child [`in_child`] started.
+#[must_use]
+pub fn is_child() -> bool {
+    std::env::var_os("ASSISTANTD_TEST_CHILD").is_some()
+}
+
+/// Runs the test `name` of the current test binary again in a child process
+/// with `env` set, and returns whether it passed (its output is passed
+/// through). In the child, [`is_child`] is true.
+///
+/// # Panics
+/// If the child cannot be started.
+#[must_use]
+pub fn in_child(name: &str, env: &[(&'static str, String)]) -> bool {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("no current exe: {e}"));
+    let out = Command::new(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env("ASSISTANTD_TEST_CHILD", "1")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot re-run {name}: {e}"));
+    // Prefixed, so that the child's own "test result" line is not counted
+    // twice by whoever sums the runner's output.
+    for line in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+    {
+        eprintln!("  [child] {line}");
+    }
+    out.status.success()
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|path| path.is_file())
+    })
+}
