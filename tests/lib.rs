@@ -5,7 +5,10 @@
 //! `cargo metadata`, so the architecture cannot rot silently.
 
 pub mod architecture;
+pub mod fake_ollama;
+pub mod llama_server;
 pub mod pulse;
+pub mod relay;
 
 use std::path::PathBuf;
 

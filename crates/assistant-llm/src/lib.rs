@@ -1,13 +1,65 @@
-//! The thinking stage of assistantd.
+//! The thinking stage of assistantd: streamed replies from a local model
+//! server.
 //!
 //! This is the only crate that speaks HTTP to a model server: Ollama's
 //! `/api/chat` (NDJSON) and the OpenAI-compatible `/v1/chat/completions`
-//! (server-sent events), each streamed token by token. Both protocols are
-//! line-framed, and a token's bytes may arrive split anywhere: across reads,
-//! mid-line, even inside one UTF-8 code point. [`LineFramer`] turns arbitrary
-//! byte chunks into whole lines without ever buffering more than one
-//! unfinished line; the protocol clients are built on it.
+//! (server-sent events), each streamed token by token. A voice assistant
+//! starts speaking at the first clause, so nothing here waits for a whole
+//! reply: the response body is read chunk by chunk (`reqwest`'s
+//! `Response::chunk`), [`LineFramer`] turns arbitrary byte chunks into whole
+//! lines (a token's bytes may arrive split anywhere: across reads, mid-line,
+//! even inside one UTF-8 code point) without buffering more than one
+//! unfinished line, and each token is stamped on the pipeline
+//! [`Clock`](assistant_core::Clock) the moment its line is parsed.
+//!
+//! - [`Client`]: one per server (cheap to clone, one connection pool).
+//!   [`Client::chat`] returns a [`Reply`] once the server accepted the
+//!   request; [`Reply::next`] yields [`Token`](assistant_core::Token)s, then
+//!   [`Reply::finish`] says why it stopped, with the server's figures and
+//!   our time to first token. [`Client::warm_up`] loads the model ahead of
+//!   the first turn, [`Client::check_model`] says whether it is there.
+//! - **Cancellation by drop**: dropping a [`Reply`] drops the HTTP response
+//!   and closes its connection, which stops generation on the server.
+//!   Barge-in needs nothing else.
+//! - [`Conversation`]: the system prompt and a history bounded by a
+//!   character budget, which records an interrupted reply only up to what
+//!   was spoken.
+//! - [`LlmError`]: every failure typed and worded with its fix. Connection
+//!   failures before a response are retried with backoff; nothing is
+//!   retried once a token may have been spoken. Connect, first-token, idle
+//!   and warm-up timeouts are separate settings and separate errors.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), assistant_llm::LlmError> {
+//! use assistant_core::{Clock, TurnId};
+//! use assistant_llm::{Backend, Client, Conversation, ServerConfig};
+//!
+//! let client = Client::new(ServerConfig::new(Backend::Ollama, "http://127.0.0.1:11434", "llama3.2"))?;
+//! client.warm_up().await?;
+//! let clock = Clock::start();
+//! let mut conversation = Conversation::new(Some("Answer in one sentence.".into()), 8_000);
+//! conversation.push_user("Why is the sky blue?");
+//! let mut reply = client.chat(TurnId(1), &conversation.messages(), &clock).await?;
+//! while let Some(token) = reply.next().await {
+//!     let token = token?;
+//!     // hand token.text to the chunker…
+//! }
+//! conversation.record_reply(reply.text());
+//! # Ok(()) }
+//! ```
 
+mod client;
+mod config;
+mod conversation;
+mod error;
 mod framing;
+mod ollama;
+mod openai;
+mod reply;
 
+pub use client::Client;
+pub use config::{Backend, GenerationOptions, Retry, ServerConfig, Timeouts};
+pub use conversation::{Conversation, Exchange, Message, Role};
+pub use error::{Endpoint, LlmError};
 pub use framing::{FramingError, LineFramer};
+pub use reply::{Finish, Reply, ServerStats};

@@ -7,6 +7,7 @@
 //! implements the command line. The `assistantd` binary is a launcher that
 //! checks the native libraries before running `assistantd-engine`.
 
+pub mod ask;
 pub mod doctor;
 pub mod models;
 pub mod native;

@@ -66,6 +66,8 @@ enum Command {
         #[command(flatten)]
         models: models::LocationArgs,
     },
+    /// Ask the configured LLM server one question; the reply streams to stdout.
+    Ask(assistantd::ask::AskArgs),
     /// Speak text with a Piper voice, sentence by sentence, through the speakers or into a WAV file.
     Say(assistantd::say::SayArgs),
     /// The audio output devices (for `say --output-device` and `[audio] output_device`).
@@ -197,6 +199,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "{verb} {} (voice {}, {} sentence(s), {:.2} s{first})",
                 said.destination, said.voice, said.sentences, said.seconds
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ask(args) => {
+            let stdout = std::io::stdout();
+            let asked = assistantd::ask::run(&args, &mut stdout.lock())?;
+            if !args.json {
+                let first = asked
+                    .finish
+                    .time_to_first_token
+                    .map(|d| format!(", first token after {:.0} ms", d.as_secs_f64() * 1000.0))
+                    .unwrap_or_default();
+                let reason = asked.finish.reason.as_deref().unwrap_or("end of stream");
+                eprintln!(
+                    "{} token(s) from the {} ({reason}{first}, {:.0} ms in all)",
+                    asked.finish.tokens,
+                    asked.server,
+                    asked.finish.elapsed.as_secs_f64() * 1000.0
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Devices { json } => {

@@ -1,0 +1,124 @@
+//! `assistantd ask "question"`: one question to the configured model server,
+//! the reply streamed to stdout token by token.
+//!
+//! It is the thinking stage alone, exactly as the daemon drives it (the
+//! profile's `[llm]`: server, model, system prompt, options, timeouts), so
+//! it is the quickest way to check a setup: a server that is down, a model
+//! that is not pulled or a wrong URL fails here with the same message the
+//! daemon would log. `--json` prints one line per token with its arrival
+//! time, then a summary with the time to first token and the server's own
+//! figures.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use assistant_core::{Clock, TurnId};
+use assistant_llm::{Client, Conversation, Finish};
+use serde_json::json;
+
+use crate::profile::{BackendName, LlmOverrides, Profile};
+
+/// The command line of `assistantd ask`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct AskArgs {
+    /// The question.
+    pub question: String,
+    /// The profile whose `[llm]` settings to use (a name in configs/ or a path).
+    #[arg(long, default_value = "jarvis")]
+    pub profile: String,
+    /// The protocol: Ollama's API, or any OpenAI-compatible server.
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendName>,
+    /// The server's base URL (default: the profile's, else the backend's usual local address).
+    #[arg(long = "llm-url")]
+    pub url: Option<String>,
+    /// The model (default: the profile's).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// A system prompt instead of the profile's.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// One JSON object per token (text and arrival time), then a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `ask` measured.
+#[derive(Debug)]
+pub struct Asked {
+    /// How the reply ended.
+    pub finish: Finish,
+    /// The server that answered (protocol and URL).
+    pub server: String,
+}
+
+/// Asks, streaming the reply (or JSON lines) into `out`.
+///
+/// # Errors
+/// If the profile is invalid or the server fails in any way; the message
+/// says how to fix it.
+pub fn run(args: &AskArgs, out: &mut impl Write) -> Result<Asked> {
+    let profile = Profile::load(&args.profile)?;
+    let think = profile.think_config(&LlmOverrides {
+        backend: args.backend,
+        url: args.url.clone(),
+        model: args.model.clone(),
+        system_prompt: args.system.clone(),
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let server = format!("{} server at {}", think.server.backend.label(), think.server.url);
+    let client = Client::new(think.server)?;
+    let mut conversation = Conversation::new(think.system_prompt, think.history_chars);
+    conversation.push_user(args.question.clone());
+    let clock = Clock::start();
+    let finish = runtime.block_on(async {
+        let asked = clock.now();
+        let mut reply = client.chat(TurnId(1), &conversation.messages(), &clock).await?;
+        while let Some(token) = reply.next().await {
+            let token = token?;
+            if args.json {
+                let at = token.at.checked_since(asked).unwrap_or_default();
+                writeln!(
+                    out,
+                    "{}",
+                    json!({ "event": "token", "text": token.text, "at_ms": ms(at) })
+                )?;
+            } else {
+                write!(out, "{}", token.text)?;
+            }
+            out.flush()?;
+        }
+        let finish = reply.finish().cloned().context("the reply ended without a finish")?;
+        anyhow::Ok(finish)
+    })?;
+    if args.json {
+        let server_stats = &finish.server;
+        writeln!(
+            out,
+            "{}",
+            json!({
+                "event": "done",
+                "reason": finish.reason,
+                "tokens": finish.tokens,
+                "first_token_ms": finish.time_to_first_token.map(ms),
+                "elapsed_ms": ms(finish.elapsed),
+                "prompt_tokens": server_stats.prompt_tokens,
+                "completion_tokens": server_stats.completion_tokens,
+                "server_load_ms": server_stats.load.map(ms),
+                "server_prompt_eval_ms": server_stats.prompt_eval.map(ms),
+                "server_eval_ms": server_stats.eval.map(ms),
+            })
+        )?;
+    } else {
+        writeln!(out)?;
+    }
+    Ok(Asked { finish, server })
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
