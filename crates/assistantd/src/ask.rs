@@ -39,6 +39,10 @@ pub struct AskArgs {
     /// A system prompt instead of the profile's.
     #[arg(long)]
     pub system: Option<String>,
+    /// Load the model first (as the daemon does at start-up) and report how
+    /// long that took, so the reply's first-token time excludes the load.
+    #[arg(long)]
+    pub warm_up: bool,
     /// One JSON object per token (text and arrival time), then a summary.
     #[arg(long)]
     pub json: bool,
@@ -51,6 +55,8 @@ pub struct Asked {
     pub finish: Finish,
     /// The server that answered (protocol and URL).
     pub server: String,
+    /// With `--warm-up`: how long loading the model took.
+    pub warm_up: Option<Duration>,
 }
 
 /// Asks, streaming the reply (or JSON lines) into `out`.
@@ -75,6 +81,15 @@ pub fn run(args: &AskArgs, out: &mut impl Write) -> Result<Asked> {
     let mut conversation = Conversation::new(think.system_prompt, think.history_chars);
     conversation.push_user(args.question.clone());
     let clock = Clock::start();
+    let warm_up = if args.warm_up {
+        let took = runtime.block_on(client.warm_up())?;
+        if args.json {
+            writeln!(out, "{}", json!({ "event": "warm_up", "ms": ms(took) }))?;
+        }
+        Some(took)
+    } else {
+        None
+    };
     let finish = runtime.block_on(async {
         let asked = clock.now();
         let mut reply = client.chat(TurnId(1), &conversation.messages(), &clock).await?;
@@ -116,7 +131,11 @@ pub fn run(args: &AskArgs, out: &mut impl Write) -> Result<Asked> {
     } else {
         writeln!(out)?;
     }
-    Ok(Asked { finish, server })
+    Ok(Asked {
+        finish,
+        server,
+        warm_up,
+    })
 }
 
 fn ms(d: Duration) -> f64 {

@@ -30,7 +30,7 @@ fn ask_streams_a_reply_from_the_real_llama_cpp_server() {
         LlamaServer::MODEL,
     ];
 
-    let mut args = vec!["ask", "Once upon a time", "--json"];
+    let mut args = vec!["ask", "Once upon a time", "--json", "--warm-up"];
     args.extend(common);
     let out = assistantd(&args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -38,7 +38,9 @@ fn ask_streams_a_reply_from_the_real_llama_cpp_server() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
-    let (done, tokens) = lines.split_last().expect("lines");
+    assert_eq!(lines[0]["event"], "warm_up", "{lines:?}");
+    assert!(lines[0]["ms"].as_f64().is_some_and(|ms| ms > 0.0));
+    let (done, tokens) = lines[1..].split_last().expect("lines");
     assert_eq!(done["event"], "done");
     assert!(!tokens.is_empty() && tokens.iter().all(|t| t["event"] == "token"));
     assert_eq!(done["tokens"].as_u64(), Some(tokens.len() as u64));
@@ -112,11 +114,18 @@ fn ask_speaks_ollamas_protocol_and_names_a_missing_model() {
     assert_eq!(body["keep_alive"], "30m");
     assert_eq!(body["options"]["num_predict"], 200);
     assert_eq!(body["messages"][0]["role"], "system");
-    assert!(body["messages"][0]["content"].as_str().is_some_and(|s| s.starts_with("You are Jarvis")));
+    assert!(
+        body["messages"][0]["content"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("You are Jarvis"))
+    );
     assert_eq!(body["messages"][1]["content"], "Why is the sky blue?");
 
     let out = assistantd(&["ask", "hi", "--llm-url", &url, "--model", "mistral"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("ollama pull mistral") && stderr.contains("llama3.2"), "{stderr}");
+    assert!(
+        stderr.contains("ollama pull mistral") && stderr.contains("llama3.2"),
+        "{stderr}"
+    );
 }

@@ -211,6 +211,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .map(|d| format!(", first token after {:.0} ms", d.as_secs_f64() * 1000.0))
                     .unwrap_or_default();
                 let reason = asked.finish.reason.as_deref().unwrap_or("end of stream");
+                if let Some(took) = asked.warm_up {
+                    eprintln!("model loaded in {:.0} ms", took.as_secs_f64() * 1000.0);
+                }
                 eprintln!(
                     "{} token(s) from the {} ({reason}{first}, {:.0} ms in all)",
                     asked.finish.tokens,
