@@ -24,8 +24,9 @@
 //! `synthesize(turn, text, cancel)` job into a [`Synthesis`], a bounded
 //! stream of [`assistant_core::SpeechChunk`]s, one per sentence, readable
 //! from async code or from a plain thread. Cancelling the turn's token
-//! (barge-in) or dropping the `Synthesis` stops the job after the sentence
-//! being synthesized; the rest of the text is never run through the model.
+//! (barge-in) or dropping the `Synthesis` stops the job at once, the model
+//! run in progress included (ONNX Runtime's terminate flag); the rest of
+//! the text is never run through the model.
 //!
 //! ```no_run
 //! # async fn reply(voice: assistant_tts::synth::Voice) -> Result<(), assistant_tts::TtsError> {
@@ -116,6 +117,10 @@ pub enum TtsError {
         /// ONNX Runtime's message.
         reason: String,
     },
+    /// The model run was stopped from another thread (barge-in; see
+    /// [`synth::Voice::interrupt`]).
+    #[error("synthesis was interrupted")]
+    Interrupted,
     /// A speaker the voice does not have.
     #[error("the voice has no speaker {speaker}; its speakers are {known:?}")]
     UnknownSpeaker {

@@ -8,9 +8,9 @@
 //! error, not a second runtime.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use ort::session::Session;
+use ort::session::{RunOptions, Session};
 
 use crate::TtsError;
 
@@ -172,5 +172,105 @@ impl Model {
     /// The session, for running inference.
     pub fn session_mut(&mut self) -> &mut Session {
         &mut self.session
+    }
+}
+
+/// Stops a model run in progress from another thread (barge-in), through
+/// ONNX Runtime's terminate flag on the run's `RunOptions`.
+///
+/// Each run is *armed* first ([`Interrupt::arm`]), which clears the flag and
+/// returns the run's generation; [`Interrupt::trigger`] sets the flag only if
+/// that generation is still the current one. So a trigger that arrives late,
+/// after its run ended and the next was armed, cannot stop the next run.
+/// Clones share the flag.
+#[derive(Clone)]
+pub struct Interrupt {
+    inner: Arc<InterruptInner>,
+}
+
+struct InterruptInner {
+    options: RunOptions,
+    /// (current generation, whether its run was told to stop).
+    state: Mutex<(u64, bool)>,
+}
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.inner.state.lock().map(|s| *s).unwrap_or_default();
+        f.debug_struct("Interrupt")
+            .field("generation", &state.0)
+            .field("triggered", &state.1)
+            .finish()
+    }
+}
+
+impl Interrupt {
+    /// A new, unarmed interrupt.
+    ///
+    /// # Errors
+    /// [`TtsError::RuntimeNotLoaded`] before [`init`]; [`TtsError::Synthesis`]
+    /// if ONNX Runtime cannot make run options.
+    pub fn new() -> Result<Self, TtsError> {
+        runtime().ok_or(TtsError::RuntimeNotLoaded)?;
+        let options = RunOptions::new().map_err(|e| TtsError::Synthesis { reason: e.to_string() })?;
+        Ok(Self {
+            inner: Arc::new(InterruptInner {
+                options,
+                state: Mutex::new((0, false)),
+            }),
+        })
+    }
+
+    /// Prepares the next run: clears the flag; returns the run's generation.
+    pub fn arm(&self) -> u64 {
+        let mut state = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.1 {
+            if let Err(e) = self.inner.options.unterminate() {
+                tracing::warn!("cannot clear ONNX Runtime's terminate flag: {e}");
+            }
+            state.1 = false;
+        }
+        state.0 += 1;
+        state.0
+    }
+
+    /// Stops the run of `generation` if it is still the current one
+    /// (running or about to run); otherwise does nothing. Returns whether
+    /// it set the flag.
+    pub fn trigger(&self, generation: u64) -> bool {
+        let mut state = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.0 != generation || state.1 {
+            return false;
+        }
+        match self.inner.options.terminate() {
+            Ok(()) => {
+                state.1 = true;
+                true
+            }
+            Err(e) => {
+                tracing::warn!("cannot set ONNX Runtime's terminate flag: {e}");
+                false
+            }
+        }
+    }
+
+    /// Whether the current generation was told to stop.
+    #[must_use]
+    pub fn triggered(&self) -> bool {
+        self.inner.state.lock().map(|s| s.1).unwrap_or(false)
+    }
+
+    /// The run options to pass to the run.
+    #[must_use]
+    pub fn run_options(&self) -> &RunOptions {
+        &self.inner.options
     }
 }

@@ -12,11 +12,15 @@
 //! playback.
 //!
 //! Cancellation (barge-in) travels out of band, on the job's
-//! [`CancellationToken`]. The thread checks it before each sentence's model
-//! run and while waiting to send, so a cancelled job finishes at most the
-//! sentence being synthesized, sends nothing more, and the thread moves on
-//! to the next job. Dropping a [`Synthesis`] cancels its job the same way;
-//! dropping the [`Synthesizer`] stops the thread and waits for it.
+//! [`CancellationToken`]. A second thread, `tts-interrupt`, watches the
+//! token of the job in progress and, the moment it is cancelled, stops the
+//! model run under way through ONNX Runtime's terminate flag
+//! ([`Interrupt`]); the speaking thread also checks the token before each
+//! sentence and while waiting to send. So a cancelled job sends nothing
+//! more, does not finish the sentence it was synthesizing, and the thread
+//! is free for the next turn at once instead of a sentence's model run
+//! later. Dropping a [`Synthesis`] cancels its job the same way; dropping
+//! the [`Synthesizer`] stops both threads and waits for them.
 //!
 //! What a job yields:
 //! - one `Ok` chunk per sentence with something to say, in order, then the
@@ -40,6 +44,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::TtsError;
+use crate::onnx::Interrupt;
 use crate::synth::{SynthesisOptions, Voice};
 
 /// How many chunks (sentences) a job may hold ready before its consumer
@@ -65,6 +70,16 @@ pub struct Synthesizer {
     sample_rate: u32,
     /// Joined on drop.
     thread: Option<JoinHandle<()>>,
+    /// The interrupt watcher, joined on drop after `thread`.
+    watcher: Option<JoinHandle<()>>,
+}
+
+/// The job whose model runs the watcher may stop.
+#[derive(Clone, Debug)]
+struct Watched {
+    /// Its [`Interrupt`] generation.
+    generation: u64,
+    cancel: CancellationToken,
 }
 
 /// One `synthesize` call, as the thread receives it.
@@ -85,7 +100,9 @@ struct Job {
 pub struct SynthesizerStats {
     /// Jobs the thread has taken up.
     pub jobs: u64,
-    /// Sentences the model has been run on.
+    /// Model runs begun (one per sentence with something to say).
+    pub runs: u64,
+    /// Sentences the model has been run on to the end.
     pub sentences: u64,
     /// Chunks handed to a consumer's channel.
     pub chunks: u64,
@@ -94,15 +111,19 @@ pub struct SynthesizerStats {
     pub cancelled: u64,
     /// Jobs that ended with an error.
     pub failed: u64,
+    /// Model runs stopped part-way by cancellation.
+    pub interrupted_runs: u64,
 }
 
 #[derive(Debug, Default)]
 struct Counters {
     jobs: AtomicU64,
+    runs: AtomicU64,
     sentences: AtomicU64,
     chunks: AtomicU64,
     cancelled: AtomicU64,
     failed: AtomicU64,
+    interrupted_runs: AtomicU64,
 }
 
 impl Counters {
@@ -113,10 +134,12 @@ impl Counters {
     fn snapshot(&self) -> SynthesizerStats {
         SynthesizerStats {
             jobs: self.jobs.load(Ordering::SeqCst),
+            runs: self.runs.load(Ordering::SeqCst),
             sentences: self.sentences.load(Ordering::SeqCst),
             chunks: self.chunks.load(Ordering::SeqCst),
             cancelled: self.cancelled.load(Ordering::SeqCst),
             failed: self.failed.load(Ordering::SeqCst),
+            interrupted_runs: self.interrupted_runs.load(Ordering::SeqCst),
         }
     }
 }
@@ -140,9 +163,19 @@ impl Synthesizer {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(|e| stage_error("its event loop", e))?;
+        let watcher_runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| stage_error("its interrupt watcher", e))?;
         let sample_rate = voice.config().sample_rate;
         let shutdown = CancellationToken::new();
         let stats = Arc::new(Counters::default());
+        let (watch, watched) = tokio::sync::watch::channel(None);
+        let interrupt = voice.interrupt();
+        let watcher_shutdown = shutdown.clone();
+        let watcher = std::thread::Builder::new()
+            .name("tts-interrupt".into())
+            .spawn(move || watcher_runtime.block_on(watch_jobs(watched, &interrupt, &watcher_shutdown)))
+            .map_err(|e| stage_error("the interrupt watcher", e))?;
         let (jobs, queue) = std::sync::mpsc::channel();
         let worker = Worker {
             voice,
@@ -151,6 +184,7 @@ impl Synthesizer {
             shutdown: shutdown.clone(),
             stats: Arc::clone(&stats),
             runtime,
+            watch,
         };
         let thread = std::thread::Builder::new()
             .name("tts".into())
@@ -162,13 +196,14 @@ impl Synthesizer {
             stats,
             sample_rate,
             thread: Some(thread),
+            watcher: Some(watcher),
         })
     }
 
     /// Queues `text` for `turn` with the synthesizer's options and returns
     /// its stream at once; the job starts when the jobs before it are done.
     /// Cancelling `cancel` (or any token it is a child of) or dropping the
-    /// returned [`Synthesis`] stops the job after the sentence in progress.
+    /// returned [`Synthesis`] stops the job, and its model run in progress.
     ///
     /// Failures arrive on the stream, as one `Err` item.
     pub fn synthesize(&self, turn: TurnId, text: impl Into<String>, cancel: CancellationToken) -> Synthesis {
@@ -236,15 +271,52 @@ impl Synthesizer {
 }
 
 impl Drop for Synthesizer {
-    /// Stops the thread and waits for it: a job in progress ends after its
-    /// current step (at worst one sentence's model run, or the phonemizing
-    /// of its text); queued jobs end without audio.
+    /// Stops the threads and waits for them: a job in progress ends at
+    /// once (its model run is interrupted; phonemizing a long text is not),
+    /// and queued jobs end without audio.
     fn drop(&mut self) {
         self.shutdown.cancel();
         self.jobs = None;
         if let Some(thread) = self.thread.take() {
             // A panic on the thread was already reported to its job.
             let _ = thread.join();
+        }
+        // The worker's end dropped the watch sender, which ends the watcher.
+        if let Some(watcher) = self.watcher.take() {
+            let _ = watcher.join();
+        }
+    }
+}
+
+/// The interrupt watcher's loop: follows the job in progress and stops its
+/// model run the moment its token (or the synthesizer's shutdown) fires.
+/// Ends when the speaking thread drops its end of the watch.
+async fn watch_jobs(
+    mut jobs: tokio::sync::watch::Receiver<Option<Watched>>,
+    interrupt: &Interrupt,
+    shutdown: &CancellationToken,
+) {
+    loop {
+        let current = jobs.borrow_and_update().clone();
+        if let Some(job) = current {
+            tokio::select! {
+                () = job.cancel.cancelled() => {
+                    interrupt.trigger(job.generation);
+                }
+                () = shutdown.cancelled() => {
+                    interrupt.trigger(job.generation);
+                }
+                changed = jobs.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        // Nothing (more) to watch: wait for the next job.
+        if jobs.changed().await.is_err() {
+            return;
         }
     }
 }
@@ -277,7 +349,7 @@ impl Synthesis {
     }
 
     /// As [`Synthesis::next`], blocking the calling thread. After a
-    /// cancellation it may wait for the model run in progress to finish.
+    /// cancellation it may wait for the interrupted model run to return.
     ///
     /// # Panics
     /// If called on an async runtime's thread (as tokio's `blocking_recv`);
@@ -315,6 +387,8 @@ struct Worker {
     shutdown: CancellationToken,
     stats: Arc<Counters>,
     runtime: tokio::runtime::Runtime,
+    /// Tells the interrupt watcher which job is in progress.
+    watch: tokio::sync::watch::Sender<Option<Watched>>,
 }
 
 impl Worker {
@@ -330,7 +404,16 @@ impl Worker {
                 self.fail(&job, "stopped working after a panic; start a new synthesizer");
                 continue;
             }
+            // Arm before the first check of the token: a cancel from here
+            // on stops this job's runs, and a late one for the previous
+            // job cannot.
+            let generation = self.voice.interrupt().arm();
+            self.watch.send_replace(Some(Watched {
+                generation,
+                cancel: job.cancel.clone(),
+            }));
             let outcome = catch_unwind(AssertUnwindSafe(|| self.run_job(&job)));
+            self.watch.send_replace(None);
             match outcome {
                 Ok(Outcome::Done) => {}
                 Ok(Outcome::Cancelled) => Counters::add(&self.stats.cancelled),
@@ -374,9 +457,14 @@ impl Worker {
             if self.stopped(job) {
                 return Outcome::Cancelled;
             }
+            Counters::add(&self.stats.runs);
             let audio = match self.voice.synthesize_sentence(index, sentence, options) {
                 Ok(Some(audio)) => audio,
                 Ok(None) => continue,
+                Err(TtsError::Interrupted) => {
+                    Counters::add(&self.stats.interrupted_runs);
+                    return Outcome::Cancelled;
+                }
                 Err(e) => return self.send_error(job, e),
             };
             Counters::add(&self.stats.sentences);

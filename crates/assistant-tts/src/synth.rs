@@ -14,7 +14,7 @@ use ort::value::Tensor;
 
 use crate::TtsError;
 use crate::espeak::Espeak;
-use crate::onnx::Model;
+use crate::onnx::{Interrupt, Model};
 use crate::phonemize::{Sentence, phoneme_ids};
 use crate::voice::{Scales, VoiceConfig};
 
@@ -75,6 +75,8 @@ pub struct Voice {
     config: VoiceConfig,
     model: Model,
     has_sid: bool,
+    /// Stops a run in progress from another thread (see [`Voice::interrupt`]).
+    interrupt: Interrupt,
 }
 
 impl Voice {
@@ -113,7 +115,22 @@ impl Voice {
                 config.num_speakers
             )));
         }
-        Ok(Self { config, model, has_sid })
+        Ok(Self {
+            config,
+            model,
+            has_sid,
+            interrupt: Interrupt::new()?,
+        })
+    }
+
+    /// A handle that stops this voice's model run in progress from another
+    /// thread: [`Interrupt::arm`] before a job, [`Interrupt::trigger`] on
+    /// barge-in. The run then fails with [`TtsError::Interrupted`], and so
+    /// does every run until the next `arm`. A voice that is never armed and
+    /// triggered (a WAV file, the benchmark) is unaffected.
+    #[must_use]
+    pub fn interrupt(&self) -> Interrupt {
+        self.interrupt.clone()
     }
 
     /// The voice's config.
@@ -148,7 +165,18 @@ impl Voice {
                 Tensor::from_array(([1_usize], vec![sid])).map_err(failed)?.into(),
             ));
         }
-        let outputs = self.model.session_mut().run(inputs).map_err(failed)?;
+        let interrupt = &self.interrupt;
+        let outputs = self
+            .model
+            .session_mut()
+            .run_with_options(inputs, interrupt.run_options())
+            .map_err(|e| {
+                if interrupt.triggered() {
+                    TtsError::Interrupted
+                } else {
+                    failed(e)
+                }
+            })?;
         let (_, samples) = outputs[0].try_extract_tensor::<f32>().map_err(failed)?;
         Ok(samples.to_vec())
     }

@@ -292,8 +292,8 @@ fn a_model_failure_ends_the_job_after_the_chunks_before_it() {
 }
 
 #[test]
-fn cancelling_stops_after_the_current_sentence() {
-    let Some(voices) = Voices::generate("cancelling_stops_after_the_current_sentence") else {
+fn cancelling_ends_the_job_and_frees_the_thread() {
+    let Some(voices) = Voices::generate("cancelling_ends_the_job_and_frees_the_thread") else {
         return;
     };
     let synthesizer = voices.spawn("synthetic-single");
@@ -573,4 +573,56 @@ fn dropping_the_synthesizer_ends_its_thread_and_streams() {
     assert_eq!(read as usize, CHUNK_CAPACITY);
     assert!(queued.blocking_next().is_none(), "the queued job never ran");
     assert!(!turn.is_cancelled());
+}
+
+#[test]
+fn barge_in_stops_the_model_run_in_progress() {
+    let Some(voices) = Voices::generate("barge_in_stops_the_model_run_in_progress") else {
+        return;
+    };
+    // One long sentence: about a second of model run on this voice.
+    let long = "word ".repeat(300);
+    let slow = SynthesisOptions {
+        scales: Some(Scales {
+            noise_scale: 0.667,
+            length_scale: 2.0,
+            noise_w: 0.8,
+        }),
+        ..SynthesisOptions::default()
+    };
+
+    // The voice alone: a triggered interrupt fails the run, a stale one
+    // (for an earlier generation) does not, and arming clears it.
+    let mut voice = voices.voice_with("synthetic-single", voices.config("synthetic-single"));
+    let short = voice.sentences("Hi.").expect("phonemes");
+    let interrupt = voice.interrupt();
+    let first = interrupt.arm();
+    assert!(interrupt.trigger(first));
+    let result = voice.synthesize_sentence(0, &short[0], &SynthesisOptions::default());
+    assert!(matches!(result, Err(TtsError::Interrupted)), "{result:?}");
+    let second = interrupt.arm();
+    assert!(!interrupt.trigger(first), "a late trigger for the previous run");
+    let result = voice.synthesize_sentence(0, &short[0], &SynthesisOptions::default());
+    assert!(matches!(result, Ok(Some(_))), "{result:?}");
+    assert!(second > first);
+
+    // The stage: cancel while the long run is under way.
+    let synthesizer = Synthesizer::spawn(voice, SynthesisOptions::default(), Clock::start()).expect("spawns");
+    let turn = CancellationToken::new();
+    let mut speech = synthesizer.synthesize_with(TurnId(1), long, slow, turn.child_token());
+    while synthesizer.stats().runs < 1 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    turn.cancel();
+    assert!(speech.blocking_next().is_none(), "nothing after the cancellation");
+    // The next job completing proves the thread let go of the cancelled one.
+    let next = chunks(synthesizer.synthesize(TurnId(2), "Hi.", CancellationToken::new()));
+    assert_eq!(next.len(), 1);
+    let stats = synthesizer.stats();
+    assert_eq!(stats.interrupted_runs, 1, "{stats:?}");
+    assert_eq!(
+        stats.sentences, 1,
+        "only the next job's sentence was finished: {stats:?}"
+    );
+    assert_eq!((stats.jobs, stats.cancelled, stats.runs), (2, 1, 2), "{stats:?}");
 }
