@@ -120,6 +120,23 @@ struct Received {
 }
 
 impl Received {
+    /// Decodes one framed line, unless the reply already ended.
+    fn line(&mut self, decoder: &mut Decoder, line: &str, server: &Endpoint) {
+        if self.outcome.is_some() {
+            return;
+        }
+        if let Err(detail) = decoder.line(line, &mut |event| self.apply(event, server)) {
+            self.protocol_error(server, detail);
+        }
+    }
+
+    fn protocol_error(&mut self, server: &Endpoint, detail: String) {
+        self.fail(LlmError::Protocol {
+            server: server.clone(),
+            detail,
+        });
+    }
+
     fn apply(&mut self, event: Event, server: &Endpoint) {
         if self.outcome.is_some() {
             return;
@@ -311,56 +328,23 @@ impl Reply {
     }
 
     fn feed(&mut self, bytes: &[u8]) {
-        let rx = &mut self.rx;
-        let decoder = &mut self.decoder;
-        let server = &self.server;
-        let framed = self.framer.push(bytes, |line| {
-            if rx.outcome.is_some() {
-                return;
-            }
-            if let Err(detail) = decoder.line(line, &mut |event| rx.apply(event, server)) {
-                rx.fail(LlmError::Protocol {
-                    server: server.clone(),
-                    detail,
-                });
-            }
-        });
+        let (rx, decoder, server) = (&mut self.rx, &mut self.decoder, &self.server);
+        let framed = self.framer.push(bytes, |line| rx.line(decoder, line, server));
         if let Err(e) = framed {
-            rx.fail(LlmError::Protocol {
-                server: server.clone(),
-                detail: e.to_string(),
-            });
+            rx.protocol_error(server, e.to_string());
         }
     }
 
     fn feed_end(&mut self) {
-        let rx = &mut self.rx;
-        let decoder = &mut self.decoder;
-        let server = &self.server;
-        let framed = self.framer.finish(|line| {
-            if rx.outcome.is_some() {
-                return;
-            }
-            if let Err(detail) = decoder.line(line, &mut |event| rx.apply(event, server)) {
-                rx.fail(LlmError::Protocol {
-                    server: server.clone(),
-                    detail,
-                });
-            }
-        });
+        let (rx, decoder, server) = (&mut self.rx, &mut self.decoder, &self.server);
+        let framed = self.framer.finish(|line| rx.line(decoder, line, server));
         if let Err(e) = framed {
-            rx.fail(LlmError::Protocol {
-                server: server.clone(),
-                detail: e.to_string(),
-            });
+            rx.protocol_error(server, e.to_string());
         }
         if rx.outcome.is_none()
             && let Err(detail) = decoder.end(&mut |event| rx.apply(event, server))
         {
-            rx.fail(LlmError::Protocol {
-                server: server.clone(),
-                detail,
-            });
+            rx.protocol_error(server, detail);
         }
         rx.fail(LlmError::Disconnected {
             server: server.clone(),

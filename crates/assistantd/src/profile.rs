@@ -735,6 +735,21 @@ pub struct AsrOverrides {
 mod tests {
     use super::*;
 
+    /// Each `(setting, needle)` under `[section]` is refused with a message
+    /// that starts with the file's name and contains `needle`.
+    fn assert_refused(section: &str, extra: &str, cases: &[(&str, &str)]) {
+        for (setting, needle) in cases {
+            let text = format!("[asr]\ntransducer = \"t\"\n[{section}]\n{extra}{setting}\n");
+            let err = Profile::parse(&text, Path::new("configs/mine.toml"))
+                .expect_err(setting)
+                .to_string();
+            assert!(
+                err.starts_with("configs/mine.toml:") && err.contains(needle),
+                "{setting}: {err}"
+            );
+        }
+    }
+
     #[test]
     fn the_shipped_jarvis_profile_parses() {
         let profile = Profile::load("jarvis").expect("configs/jarvis.toml");
@@ -758,21 +773,16 @@ mod tests {
 
     #[test]
     fn speaking_settings_out_of_range_name_the_file() {
-        for (setting, needle) in [
-            ("rate = 0.0", "tts.rate = 0"),
-            ("length_scale = -1.0", "tts.length_scale = -1"),
-            ("sentence_silence_s = 60.0", "tts.sentence_silence_s = 60"),
-            ("num_threads = 0", "tts.num_threads"),
-        ] {
-            let text = format!("[asr]\ntransducer = \"t\"\n[tts]\nvoice = \"v\"\n{setting}\n");
-            let err = Profile::parse(&text, Path::new("configs/mine.toml"))
-                .expect_err(setting)
-                .to_string();
-            assert!(
-                err.starts_with("configs/mine.toml: ") && err.contains(needle),
-                "{setting}: {err}"
-            );
-        }
+        assert_refused(
+            "tts",
+            "voice = \"v\"\n",
+            &[
+                ("rate = 0.0", "tts.rate = 0"),
+                ("length_scale = -1.0", "tts.length_scale = -1"),
+                ("sentence_silence_s = 60.0", "tts.sentence_silence_s = 60"),
+                ("num_threads = 0", "tts.num_threads"),
+            ],
+        );
         let text = "[asr]\ntransducer = \"t\"\n[tts]\nvoice = \"v\"\nspeaker = 2\n";
         let profile = Profile::parse(text, Path::new("p.toml")).expect("a numeric speaker");
         assert_eq!(profile.tts.and_then(|t| t.speaker), Some(SpeakerChoice::Id(2)));
@@ -787,19 +797,14 @@ mod tests {
         let profile = Profile::parse(text, Path::new("p.toml")).expect("a device");
         assert_eq!(profile.audio.output_device.as_deref(), Some("pulse"));
         assert_eq!(profile.audio.output_buffer_ms, 20);
-        for (setting, needle) in [
-            ("output_buffer_ms = 0", "audio.output_buffer_ms = 0"),
-            ("output_device = \" \"", "audio.output_device is empty"),
-        ] {
-            let text = format!("[asr]\ntransducer = \"t\"\n[audio]\n{setting}\n");
-            let err = Profile::parse(&text, Path::new("configs/mine.toml"))
-                .expect_err(setting)
-                .to_string();
-            assert!(
-                err.starts_with("configs/mine.toml: ") && err.contains(needle),
-                "{setting}: {err}"
-            );
-        }
+        assert_refused(
+            "audio",
+            "",
+            &[
+                ("output_buffer_ms = 0", "audio.output_buffer_ms = 0"),
+                ("output_device = \" \"", "audio.output_device is empty"),
+            ],
+        );
     }
 
     #[test]
@@ -847,21 +852,16 @@ mod tests {
             "{err}"
         );
 
-        for (setting, needle) in [
-            ("idle_timeout_s = 0", "llm.idle_timeout_s = 0"),
-            ("url = \"localhost:11434\"", "must start with http://"),
-            ("[llm.options]\ntemperature = -1", "llm.options.temperature = -1"),
-            ("backend = \"vllm\"", "unknown variant"),
-        ] {
-            let text = format!("[asr]\ntransducer = \"t\"\n[llm]\n{setting}\n");
-            let err = Profile::parse(&text, Path::new("configs/mine.toml"))
-                .expect_err(setting)
-                .to_string();
-            assert!(
-                err.starts_with("configs/mine.toml") && err.contains(needle),
-                "{setting}: {err}"
-            );
-        }
+        assert_refused(
+            "llm",
+            "",
+            &[
+                ("idle_timeout_s = 0", "llm.idle_timeout_s = 0"),
+                ("url = \"localhost:11434\"", "must start with http://"),
+                ("[llm.options]\ntemperature = -1", "llm.options.temperature = -1"),
+                ("backend = \"vllm\"", "unknown variant"),
+            ],
+        );
     }
 
     #[test]
