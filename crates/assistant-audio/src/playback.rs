@@ -3,8 +3,9 @@
 //!
 //! # Design
 //!
-//! rodio opens the output device (cpal underneath; on Linux ALSA's `default`,
-//! which PulseAudio and PipeWire serve) and mixes one source of ours into it
+//! rodio opens the output device (cpal underneath: its native PulseAudio
+//! client where a PulseAudio or PipeWire server answers, else ALSA) and
+//! mixes one source of ours into it
 //! for the whole life of the [`Speaker`]. That source reads a lock-free
 //! single-producer ring ([`rtrb`]): the audio callback pops samples, and
 //! when the ring is empty it plays silence. It never allocates, locks or
@@ -33,6 +34,17 @@
 //! ([`OutputSettings::buffer`], 50 ms by default) plus whatever the sound
 //! server adds.
 //!
+//! # Why PulseAudio natively
+//!
+//! Through ALSA's `pulse` plugin a stream cannot ask the server for its
+//! latency, so the sink keeps its own: a PulseAudio null sink runs 2 s
+//! blocks, and the first sample of a reply reached it up to 2 s late
+//! (measured: 0.3 to 1.5 s after it was queued). cpal's PulseAudio host
+//! asks for two buffers of [`OutputSettings::buffer`], the server adjusts,
+//! and audio queued on an open speaker reaches the device within about one
+//! buffer (measured: 1 to 52 ms with the 50 ms default). The ALSA host
+//! stays as the fallback where no server answers.
+//!
 //! # Sample rate
 //!
 //! The stream is opened at the voice's rate, mono, so that the sound server
@@ -47,7 +59,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use assistant_core::{Clock, SpeechChunk, Timestamp, TurnId};
-use rodio::cpal::traits::HostTrait as _;
+use cpal::traits::HostTrait as _;
 use rodio::{DeviceTrait as _, Source};
 use thiserror::Error;
 
@@ -64,9 +76,12 @@ const RING_SECONDS: f64 = 0.5;
 /// audio is in flight.
 const POLL: Duration = Duration::from_millis(2);
 
+/// How long [`Speaker::open`] waits for the device to start pulling.
+const LIVE_DEADLINE: Duration = Duration::from_secs(5);
+
 /// How long queued audio may sit untaken before the device counts as
 /// gone.
-const STALL: Duration = Duration::from_secs(2);
+const STALL: Duration = Duration::from_secs(5);
 
 /// How long [`Speaker::stop`] waits for the callback to drop the ring's
 /// audio before declaring the device stuck.
@@ -162,7 +177,7 @@ pub struct OutputDevice {
 /// # Errors
 /// [`PlaybackError::Open`] if the audio system cannot list them.
 pub fn output_devices() -> Result<Vec<OutputDevice>, PlaybackError> {
-    let host = rodio::cpal::default_host();
+    let host = cpal::default_host();
     let default_id = host
         .default_output_device()
         .and_then(|d| d.id().ok())
@@ -242,6 +257,9 @@ struct Shared {
     anchor_index: AtomicU64,
     /// …and when the callback took it.
     anchor_nanos: AtomicU64,
+    /// The device has pulled [`RingSource::live_after`] samples (silence
+    /// included): it is past its start-up and pulls at its steady pace.
+    live: AtomicBool,
     /// The device reported an error that ends the stream.
     failed: AtomicBool,
     /// Errors the device reported, fatal or not (xruns, transient I/O
@@ -260,6 +278,7 @@ impl Shared {
             anchor_seq: AtomicU64::new(0),
             anchor_index: AtomicU64::new(0),
             anchor_nanos: AtomicU64::new(0),
+            live: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             errors: AtomicU64::new(0),
             last_error: Mutex::new(String::new()),
@@ -321,6 +340,11 @@ struct RingSource {
     rate: rodio::SampleRate,
     /// The last pull found the ring empty (or this is the first pull).
     idle: bool,
+    /// Samples pulled so far, counted up to `live_after`.
+    pulled: u64,
+    /// Three device buffers: a device that has pulled that much has filled
+    /// its buffer and come back for more at least once.
+    live_after: u64,
     popped: u64,
 }
 
@@ -328,6 +352,12 @@ impl Iterator for RingSource {
     type Item = f32;
 
     fn next(&mut self) -> Option<f32> {
+        if self.pulled < self.live_after {
+            self.pulled += 1;
+            if self.pulled == self.live_after {
+                self.shared.live.store(true, Ordering::Release);
+            }
+        }
         let flush_to = self.shared.flush_to.load(Ordering::Acquire);
         if self.popped < flush_to {
             let wanted = usize::try_from(flush_to - self.popped).unwrap_or(usize::MAX);
@@ -417,7 +447,9 @@ impl std::fmt::Debug for Speaker {
 }
 
 impl Speaker {
-    /// Opens the output device and starts thread `playback`.
+    /// Opens the output device and starts thread `playback`; returns once
+    /// the device pulls audio at its steady pace (or after 5 s), so that a
+    /// sound server's slow start is not charged to the first reply.
     ///
     /// # Errors
     /// [`PlaybackError::NoDevice`], [`PlaybackError::DeviceNotFound`] or
@@ -441,6 +473,7 @@ impl Speaker {
                         return;
                     }
                 };
+                output.wait_until_live();
                 let _ = opened_tx.send(Ok(output.device.clone()));
                 output.run(&command_rx, &event_tx, &thread_stop);
             })
@@ -557,7 +590,7 @@ fn open_error(device: &str, error: &rodio::DeviceSinkError) -> PlaybackError {
     }
 }
 
-fn find_device(host: &rodio::cpal::Host, name: &str) -> Result<rodio::Device, PlaybackError> {
+fn find_device(host: &cpal::Host, name: &str) -> Result<rodio::Device, PlaybackError> {
     let unavailable = |e: rodio::CpalError| PlaybackError::Open {
         device: name.to_owned(),
         reason: e.to_string(),
@@ -609,7 +642,7 @@ impl Output {
             device: settings_name(settings.device.as_deref()),
             reason: "the sample rate is 0 Hz".into(),
         })?;
-        let host = rodio::cpal::default_host();
+        let host = cpal::default_host();
         let device = match settings.device.as_deref() {
             None => host.default_output_device().ok_or(PlaybackError::NoDevice)?,
             Some(name) => find_device(&host, name)?,
@@ -631,8 +664,8 @@ impl Output {
             .map_err(|e| open_error(&device_name, &e))?
             .with_sample_rate(rate)
             .with_channels(rodio::ChannelCount::MIN)
-            .with_sample_format(rodio::cpal::SampleFormat::F32)
-            .with_buffer_size(rodio::cpal::BufferSize::Fixed(frames))
+            .with_sample_format(cpal::SampleFormat::F32)
+            .with_buffer_size(cpal::BufferSize::Fixed(frames))
             .with_error_callback(on_error);
         let mut sink = builder
             .open_sink_or_fallback()
@@ -646,6 +679,8 @@ impl Output {
             clock,
             rate,
             idle: true,
+            pulled: 0,
+            live_after: 3 * u64::from(frames),
             popped: 0,
         });
         tracing::debug!(device = %device_name, config = ?sink.config(), "audio output open");
@@ -657,6 +692,22 @@ impl Output {
             rate: settings.sample_rate,
             pushed: 0,
         })
+    }
+
+    /// Waits (at most [`LIVE_DEADLINE`]) until the device has pulled three
+    /// buffers' worth of silence: past its start-up. A sound server may be
+    /// slow to settle a new stream (a PulseAudio null sink fills the buffer,
+    /// then comes back only after its 2 s block); paying that in `open`
+    /// keeps it out of the first reply's time to first audio.
+    fn wait_until_live(&self) {
+        let deadline = Instant::now() + LIVE_DEADLINE;
+        while !self.shared.live.load(Ordering::Acquire) && !self.shared.failed.load(Ordering::Acquire) {
+            if Instant::now() > deadline {
+                tracing::warn!(device = %self.device, "the audio device has not started after {LIVE_DEADLINE:?}; playing anyway");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// The thread's loop: feed the ring, report progress, obey commands.
@@ -728,6 +779,7 @@ impl Output {
             };
             match commands.recv_timeout(wait) {
                 Ok(Command::Play(chunk)) => {
+                    tracing::debug!(turn = %chunk.turn, clause = chunk.clause, samples = chunk.samples.len(), "playing");
                     let len = chunk.samples.len() as u64;
                     in_flight.push_back(InFlight {
                         turn: chunk.turn,
@@ -858,6 +910,7 @@ impl Output {
         while let Some(front) = in_flight.front_mut() {
             if !front.started && (popped > front.start || (front.start == front.end && popped >= front.end)) {
                 front.started = true;
+                tracing::debug!(turn = %front.turn, clause = front.clause, "reached the device");
                 let _ = events.send(PlaybackEvent::Started {
                     turn: front.turn,
                     clause: front.clause,

@@ -165,11 +165,12 @@ fn play(
     voice_name: String,
 ) -> Result<Said> {
     let clock = Clock::start();
-    let speaker = Speaker::open(settings, clock)?;
     let synthesizer = Synthesizer::spawn(voice, options, clock)?;
     let turn = TurnId(1);
     let asked = clock.now();
     let mut synthesis = synthesizer.synthesize(turn, text, CancellationToken::new());
+    // The device starts while the first sentence is synthesized.
+    let speaker = Speaker::open(settings, clock)?;
     let mut sentences = 0;
     let mut samples = 0_usize;
     let mut first_audio = None;
@@ -178,7 +179,12 @@ fn play(
     // synthesis instead of being noticed at the end.
     let mut on_event = |event: PlaybackEvent| -> Result<()> {
         match event {
-            PlaybackEvent::Started { at, .. } => {
+            PlaybackEvent::Started { at, clause, .. } => {
+                tracing::debug!(
+                    clause,
+                    started_ms = at.checked_since(asked).map(|d| d.as_secs_f64() * 1000.0),
+                    "sentence reached the device"
+                );
                 first_audio.get_or_insert(at);
             }
             PlaybackEvent::Failed(e) => return Err(e.into()),
@@ -188,12 +194,21 @@ fn play(
     };
     while let Some(chunk) = synthesis.blocking_next() {
         let chunk = chunk?;
+        tracing::debug!(
+            clause = chunk.clause,
+            synthesized_ms = chunk
+                .synthesized_at
+                .checked_since(asked)
+                .map(|d| d.as_secs_f64() * 1000.0),
+            "sentence ready"
+        );
         sentences += 1;
         samples += chunk.samples.len();
         last_clause = Some(chunk.clause);
         while let Some(event) = speaker.try_event() {
             on_event(event)?;
         }
+        tracing::debug!(clause = chunk.clause, "to the speaker");
         speaker.play(chunk).or_else(|e| {
             // A closed speaker says why in its last event.
             while let Some(event) = speaker.try_event() {

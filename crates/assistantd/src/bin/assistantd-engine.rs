@@ -137,9 +137,15 @@ enum ModelsCommand {
 }
 
 fn main() -> ExitCode {
+    let mut filter = std::env::var("ASSISTANTD_LOG").unwrap_or_else(|_| "warn".into());
+    // cpal's PulseAudio client logs the end of every connection, a normal
+    // exit included, as an error; playback reports real failures itself.
+    if !filter.contains("pulseaudio") {
+        filter.push_str(",pulseaudio=off");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ASSISTANTD_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "warn,pulseaudio=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();
