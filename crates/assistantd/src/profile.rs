@@ -134,6 +134,9 @@ pub struct LlmSection {
     pub model: Option<String>,
     /// The environment variable holding the API key (sent as a Bearer token).
     pub api_key_env: Option<String>,
+    /// The API key itself, for servers whose key is no secret (LM Studio's
+    /// "lm-studio"); prefer `api_key_env` for real ones.
+    pub api_key: Option<String>,
     /// The system prompt.
     pub system_prompt: Option<String>,
     /// History kept for context, in characters (oldest exchanges dropped first).
@@ -192,6 +195,7 @@ impl Default for LlmSection {
             url: None,
             model: None,
             api_key_env: None,
+            api_key: None,
             system_prompt: None,
             history_chars: 8_000,
             keep_alive: Some("30m".into()),
@@ -231,6 +235,9 @@ impl LlmSection {
         }
         if self.options.max_tokens == Some(0) {
             bail!("{file}: llm.options.max_tokens must be at least 1 (leave it out for the server's default)");
+        }
+        if self.api_key.is_some() && self.api_key_env.is_some() {
+            bail!("{file}: llm.api_key and llm.api_key_env are both set; keep one (api_key_env for a real secret)");
         }
         if self.history_chars == 0 {
             bail!("{file}: llm.history_chars must be at least 1 (the question itself is always sent)");
@@ -540,7 +547,7 @@ impl Profile {
             bail!("no model to ask: set [llm] model in {file}, or pass --model NAME");
         };
         let api_key = match &section.api_key_env {
-            None => None,
+            None => section.api_key.clone(),
             Some(var) => Some(std::env::var(var).map_err(|_| {
                 anyhow::anyhow!("{file}: llm.api_key_env names the environment variable {var}, which is not set; export {var}=<your key>, or remove api_key_env")
             })?),
@@ -842,6 +849,13 @@ mod tests {
 
         let text =
             "[asr]\ntransducer = \"t\"\n[llm]\nmodel = \"m\"\napi_key_env = \"ASSISTANTD_TEST_SURELY_UNSET_KEY\"\n";
+        let literal = Profile::parse(
+            "[asr]\ntransducer = \"t\"\n[llm]\nmodel = \"m\"\napi_key = \"lm-studio\"\n",
+            Path::new("l.toml"),
+        )
+        .expect("parses");
+        let think = literal.think_config(&LlmOverrides::default()).expect("resolves");
+        assert_eq!(think.server.api_key.as_deref(), Some("lm-studio"));
         let keyed = Profile::parse(text, Path::new("k.toml")).expect("parses");
         let err = keyed
             .think_config(&LlmOverrides::default())
@@ -860,6 +874,7 @@ mod tests {
                 ("url = \"localhost:11434\"", "must start with http://"),
                 ("[llm.options]\ntemperature = -1", "llm.options.temperature = -1"),
                 ("backend = \"vllm\"", "unknown variant"),
+                ("api_key = \"k\"\napi_key_env = \"K\"", "keep one"),
             ],
         );
     }
