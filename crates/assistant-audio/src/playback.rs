@@ -417,13 +417,6 @@ enum Command {
     Stop(mpsc::SyncSender<()>),
 }
 
-/// What [`Speaker::stop`] shares with the playback thread.
-struct StopSignal {
-    /// Incremented by each `stop` before its command is sent, so the thread
-    /// notices a stop while chunks are still queued ahead of it.
-    requested: AtomicU64,
-}
-
 /// The speakers: a device opened for the life of the value, playing
 /// [`SpeechChunk`]s in order on thread `playback`.
 ///
@@ -431,7 +424,10 @@ struct StopSignal {
 pub struct Speaker {
     commands: Option<mpsc::SyncSender<Command>>,
     events: Option<mpsc::Receiver<PlaybackEvent>>,
-    stop: Arc<StopSignal>,
+    /// Stops requested: incremented by each `stop` before its command is
+    /// sent, so the thread notices a stop while chunks are still queued
+    /// ahead of it.
+    stops: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
     device: String,
     sample_rate: u32,
@@ -458,10 +454,8 @@ impl Speaker {
         let (commands, command_rx) = mpsc::sync_channel(QUEUE_CAPACITY);
         let (event_tx, events) = mpsc::channel();
         let (opened_tx, opened_rx) = mpsc::sync_channel(1);
-        let stop = Arc::new(StopSignal {
-            requested: AtomicU64::new(0),
-        });
-        let thread_stop = Arc::clone(&stop);
+        let stops = Arc::new(AtomicU64::new(0));
+        let thread_stops = Arc::clone(&stops);
         let thread_settings = settings.clone();
         let thread = std::thread::Builder::new()
             .name("playback".into())
@@ -475,7 +469,7 @@ impl Speaker {
                 };
                 output.wait_until_live();
                 let _ = opened_tx.send(Ok(output.device.clone()));
-                output.run(&command_rx, &event_tx, &thread_stop);
+                output.run(&command_rx, &event_tx, &thread_stops);
             })
             .map_err(|e| PlaybackError::Open {
                 device: settings_name(settings.device.as_deref()),
@@ -485,7 +479,7 @@ impl Speaker {
             Ok(Ok(device)) => Ok(Self {
                 commands: Some(commands),
                 events: Some(events),
-                stop,
+                stops,
                 thread: Some(thread),
                 device,
                 sample_rate: settings.sample_rate,
@@ -540,7 +534,7 @@ impl Speaker {
     pub fn stop(&self) -> Result<(), PlaybackError> {
         let commands = self.commands.as_ref().ok_or(PlaybackError::Closed)?;
         let (done_tx, done_rx) = mpsc::sync_channel(1);
-        self.stop.requested.fetch_add(1, Ordering::AcqRel);
+        self.stops.fetch_add(1, Ordering::AcqRel);
         if let Some(thread) = &self.thread {
             thread.thread().unpark();
         }
@@ -711,7 +705,7 @@ impl Output {
     }
 
     /// The thread's loop: feed the ring, report progress, obey commands.
-    fn run(mut self, commands: &mpsc::Receiver<Command>, events: &mpsc::Sender<PlaybackEvent>, stop: &StopSignal) {
+    fn run(mut self, commands: &mpsc::Receiver<Command>, events: &mpsc::Sender<PlaybackEvent>, stops: &AtomicU64) {
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         // The chunk being pushed, and how much of it is in.
         let mut feeding: Option<(SpeechChunk, usize)> = None;
@@ -733,7 +727,7 @@ impl Output {
                 self.fail(events, format!("no audio taken for {} s ({reason})", STALL.as_secs()));
                 return;
             }
-            if stop.requested.load(Ordering::Acquire) != stops_seen {
+            if stops.load(Ordering::Acquire) != stops_seen {
                 // Everything queued up to the Stop belongs to the
                 // interrupted reply.
                 if !self.flush(&mut feeding, &mut in_flight, events) {
@@ -870,26 +864,12 @@ impl Output {
     /// Pushes what fits; returns how many samples went in.
     fn push(&mut self, samples: &[f32]) -> usize {
         let n = samples.len().min(self.ring.slots());
-        if n == 0 {
-            return 0;
-        }
-        if let Ok(mut chunk) = self.ring.write_chunk_uninit(n) {
-            let (first, second) = chunk.as_mut_slices();
-            let (a, b) = samples[..n].split_at(first.len());
-            for (slot, s) in first.iter_mut().zip(a) {
-                slot.write(*s);
-            }
-            for (slot, s) in second.iter_mut().zip(b) {
-                slot.write(*s);
-            }
-            // SAFETY: every slot of both slices was written just above
-            // (a and b together are exactly n samples, the chunk's size).
-            unsafe { chunk.commit_all() };
-            self.pushed += n as u64;
-            n
-        } else {
-            0
-        }
+        let written = self
+            .ring
+            .write_chunk_uninit(n)
+            .map_or(0, |chunk| chunk.fill_from_iter(samples.iter().copied()));
+        self.pushed += written as u64;
+        written
     }
 
     /// The time the sample at `index` was (or is computed to have been)

@@ -68,17 +68,7 @@ fn parse_args() -> Result<Args, String> {
 
 /// CPU time of the calling thread.
 fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec that outlives the call, and
-    // CLOCK_THREAD_CPUTIME_ID is a clock every Linux kernel provides.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
+    common::clock(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// When the last byte of each non-empty content event reached our socket,
@@ -108,14 +98,7 @@ fn content_arrivals(chunks: &[Chunk]) -> Vec<Instant> {
 /// CLOCK_MONOTONIC now, in nanoseconds: what `Instant` and Python's
 /// `time.monotonic_ns()` both read on Linux.
 fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec that outlives the call, and
-    // CLOCK_MONOTONIC is a clock every Linux kernel provides.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    if rc != 0 {
-        return 0;
-    }
-    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+    u64::try_from(common::clock(libc::CLOCK_MONOTONIC).as_nanos()).unwrap_or(0)
 }
 
 /// What one client measured.

@@ -179,12 +179,7 @@ fn play(
     // synthesis instead of being noticed at the end.
     let mut on_event = |event: PlaybackEvent| -> Result<()> {
         match event {
-            PlaybackEvent::Started { at, clause, .. } => {
-                tracing::debug!(
-                    clause,
-                    started_ms = at.checked_since(asked).map(|d| d.as_secs_f64() * 1000.0),
-                    "sentence reached the device"
-                );
+            PlaybackEvent::Started { at, .. } => {
                 first_audio.get_or_insert(at);
             }
             PlaybackEvent::Failed(e) => return Err(e.into()),
@@ -208,7 +203,6 @@ fn play(
         while let Some(event) = speaker.try_event() {
             on_event(event)?;
         }
-        tracing::debug!(clause = chunk.clause, "to the speaker");
         speaker.play(chunk).or_else(|e| {
             // A closed speaker says why in its last event.
             while let Some(event) = speaker.try_event() {

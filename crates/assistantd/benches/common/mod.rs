@@ -13,10 +13,17 @@ pub fn positive(name: &str, v: &str) -> Result<usize, String> {
 /// CPU time of the whole process (every thread, user + system), as Python's
 /// `time.process_time()` measures it.
 pub fn cpu_time() -> Duration {
+    clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// The reading of a POSIX clock (zero if it cannot be read): e.g.
+/// `CLOCK_THREAD_CPUTIME_ID`, or `CLOCK_MONOTONIC`, which `Instant` and
+/// Python's `time.monotonic_ns()` both read on Linux.
+pub fn clock(id: libc::clockid_t) -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec that outlives the call, and
-    // CLOCK_PROCESS_CPUTIME_ID is a clock every Linux kernel provides.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    // SAFETY: `ts` is a valid, writable timespec that outlives the call; an
+    // unknown clock id makes the call fail with EINVAL, handled below.
+    let rc = unsafe { libc::clock_gettime(id, &mut ts) };
     if rc != 0 {
         return Duration::ZERO;
     }
