@@ -53,7 +53,7 @@ pub struct AskArgs {
 pub struct Asked {
     /// How the reply ended.
     pub finish: Finish,
-    /// The server that answered (protocol and URL).
+    /// The server that answered: "the Ollama server at http://…".
     pub server: String,
     /// With `--warm-up`: how long loading the model took.
     pub warm_up: Option<Duration>,
@@ -76,7 +76,6 @@ pub fn run(args: &AskArgs, out: &mut impl Write) -> Result<Asked> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let server = format!("{} server at {}", think.server.backend.label(), think.server.url);
     let client = Client::new(think.server)?;
     let mut conversation = Conversation::new(think.system_prompt, think.history_chars);
     conversation.push_user(args.question.clone());
@@ -133,7 +132,7 @@ pub fn run(args: &AskArgs, out: &mut impl Write) -> Result<Asked> {
     }
     Ok(Asked {
         finish,
-        server,
+        server: client.endpoint().to_string(),
         warm_up,
     })
 }

@@ -221,7 +221,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     eprintln!("model loaded in {:.0} ms", took.as_secs_f64() * 1000.0);
                 }
                 eprintln!(
-                    "{} token(s) from the {} ({reason}{first}, {:.0} ms in all)",
+                    "{} token(s) from {} ({reason}{first}, {:.0} ms in all)",
                     asked.finish.tokens,
                     asked.server,
                     asked.finish.elapsed.as_secs_f64() * 1000.0
