@@ -8,7 +8,8 @@
 //!   stage, `ort` by the TTS stage; HTTP clients only by the LLM stage and
 //!   the model store.
 //!
-//! Test-only crates (this one) are exempt.
+//! Test-only crates (this one) are exempt, and any crate may take them as a
+//! dev-dependency: test helpers couple no stage to another.
 
 use std::collections::BTreeMap;
 
@@ -42,7 +43,8 @@ pub const OWNED: [(&str, &[&str]); 7] = [
     ("rodio", &["assistant-audio"]),
 ];
 
-/// A workspace package and its direct dependencies (any kind: normal, dev, build).
+/// A workspace package and its direct dependencies (any kind: normal, dev,
+/// build), less dev-dependencies on the [`EXEMPT`] test crates.
 pub type Graph = BTreeMap<String, Vec<String>>;
 
 /// The workspace's packages and their direct dependencies, from `cargo metadata`.
@@ -60,7 +62,13 @@ pub fn workspace_graph(manifest: &std::path::Path) -> Result<Graph, cargo_metada
         .map(|p| {
             (
                 p.name.to_string(),
-                p.dependencies.iter().map(|d| d.name.clone()).collect(),
+                p.dependencies
+                    .iter()
+                    .filter(|d| {
+                        !(d.kind == cargo_metadata::DependencyKind::Development && EXEMPT.contains(&d.name.as_str()))
+                    })
+                    .map(|d| d.name.clone())
+                    .collect(),
             )
         })
         .collect())

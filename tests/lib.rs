@@ -8,6 +8,7 @@ pub mod architecture;
 pub mod fake_ollama;
 pub mod llama_server;
 pub mod pulse;
+pub mod real_models;
 pub mod relay;
 
 use std::path::PathBuf;
@@ -18,22 +19,66 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The real small files in `../shared/data` (see its MANIFEST.md), or `None`
-/// with a message on stderr when they are absent: tests that need them skip.
-/// `ASSISTANTD_SHARED_DATA` overrides the location.
+/// The variable that turns every skip into a failure.
+pub const REQUIRE_ALL: &str = "ASSISTANTD_REQUIRE_ALL";
+
+/// Whether a test that cannot run must fail rather than skip: set
+/// `ASSISTANTD_REQUIRE_ALL=1` (the test command does on CI, where every
+/// model, server and audio server must be there).
+#[must_use]
+pub fn require_all() -> bool {
+    std::env::var_os(REQUIRE_ALL).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The one way a test skips: prints `SKIP <test>: <reason>` on stderr
+/// (the test command counts these lines as skipped, not passed) and returns
+/// `None`, so a test says `let Some(x) = … else { return };`.
+///
+/// # Panics
+/// Under [`require_all`], with the same words: on CI a skip is a failure.
+#[must_use]
+pub fn skip<T>(test: &str, reason: impl std::fmt::Display) -> Option<T> {
+    assert!(
+        !require_all(),
+        "{test} cannot run: {reason} ({REQUIRE_ALL} is set, so a test that would skip fails)"
+    );
+    report_skip(&format!("SKIP {test}: {reason}"));
+    None
+}
+
+/// Writes a SKIP line to the process's stderr itself: the test harness
+/// captures `eprintln!` of passing tests, and this line must reach the
+/// test command's log to be counted.
+pub fn report_skip(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// The folder of the real small files (`../shared/data` beside the
+/// checkout, see its MANIFEST.md; `ASSISTANTD_SHARED_DATA` overrides it),
+/// whether or not it is there.
+#[must_use]
+pub fn shared_data_dir() -> PathBuf {
+    std::env::var_os("ASSISTANTD_SHARED_DATA")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/data"))
+}
+
+/// The real small files, or `None` after a [`skip`] when they are absent.
 #[must_use]
 pub fn shared_data(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("ASSISTANTD_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/data"));
+    let dir = shared_data_dir();
     if dir.join("MANIFEST.md").is_file() {
         Some(dir)
     } else {
-        eprintln!(
-            "SKIP {test}: shared test data not found at {} (set ASSISTANTD_SHARED_DATA to the folder holding MANIFEST.md)",
-            dir.display()
-        );
-        None
+        skip(
+            test,
+            format!(
+                "shared test data not found at {} (set ASSISTANTD_SHARED_DATA to the folder holding MANIFEST.md)",
+                dir.display()
+            ),
+        )
     }
 }
 

@@ -28,18 +28,19 @@ pub struct Pulse {
 }
 
 impl Pulse {
-    /// Starts a server, or returns `None` after a SKIP message when
+    /// Starts a server, or returns `None` after a [`crate::skip`] when
     /// `pulseaudio` is not installed (`scripts/bootstrap` installs it).
     ///
     /// # Panics
-    /// If `pulseaudio` is installed but the server does not come up.
+    /// If `pulseaudio` is installed but the server does not come up, or it
+    /// is not installed and [`crate::require_all`] holds.
     #[must_use]
     pub fn start(test: &str) -> Option<Self> {
         if which("pulseaudio").is_none() || which("parec").is_none() {
-            eprintln!(
-                "SKIP {test}: pulseaudio and parec are not installed (Debian: apt-get install pulseaudio pulseaudio-utils; scripts/bootstrap does)"
+            return crate::skip(
+                test,
+                "pulseaudio and parec are not installed (Debian: apt-get install pulseaudio pulseaudio-utils; scripts/bootstrap does)",
             );
-            return None;
         }
         let dir = tempfile::Builder::new()
             .prefix("assistantd-pulse-")
@@ -266,7 +267,8 @@ pub fn is_child() -> bool {
 
 /// Runs the test `name` of the current test binary again in a child process
 /// with `env` set, and returns whether it passed (its output is passed
-/// through). In the child, [`is_child`] is true.
+/// through). A child that ran no test (a renamed test, a wrong filter)
+/// did not pass. In the child, [`is_child`] is true.
 ///
 /// # Panics
 /// If the child cannot be started.
@@ -282,13 +284,42 @@ pub fn in_child(name: &str, env: &[(&'static str, String)]) -> bool {
         .unwrap_or_else(|e| panic!("cannot re-run {name}: {e}"));
     // Prefixed, so that the child's own "test result" line is not counted
     // twice by whoever sums the runner's output.
-    for line in String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .chain(String::from_utf8_lossy(&out.stderr).lines())
-    {
-        eprintln!("  [child] {line}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines().chain(String::from_utf8_lossy(&out.stderr).lines()) {
+        if line.starts_with("SKIP ") {
+            crate::report_skip(&format!("  [child] {line}"));
+        } else {
+            eprintln!("  [child] {line}");
+        }
+    }
+    let ran = child_tests_passed(&stdout);
+    if ran == Some(0) || ran.is_none() {
+        eprintln!("the child process for {name} ran no test: is the name exact?");
+        return false;
     }
     out.status.success()
+}
+
+/// How many tests a test binary's output says passed (`test result: ok. N
+/// passed; …`), if it says.
+fn child_tests_passed(stdout: &str) -> Option<u32> {
+    stdout.lines().find_map(|line| {
+        let rest = line.strip_prefix("test result: ")?;
+        let (_, after) = rest.split_once(". ")?;
+        after.split_once(" passed")?.0.trim().parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_child_that_ran_nothing_is_told_apart() {
+        let ran = "running 1 test\ntest x ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 9 filtered out; finished in 0.2s\n";
+        assert_eq!(super::child_tests_passed(ran), Some(1));
+        let none = "running 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 10 filtered out; finished in 0.00s\n";
+        assert_eq!(super::child_tests_passed(none), Some(0));
+        assert_eq!(super::child_tests_passed("error: no such test binary"), None);
+    }
 }
 
 fn which(program: &str) -> Option<PathBuf> {

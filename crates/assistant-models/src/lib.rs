@@ -15,13 +15,16 @@
 //!   while it streams into a temporary file, resuming an interrupted
 //!   download where the server allows, and renaming into place only after
 //!   the digest matches.
+//! - [`gguf`]: reads a GGUF language model's header (architecture, context
+//!   length, vocabulary, chat template) without loading it.
 
 pub mod fetch;
+pub mod gguf;
 pub mod lock;
 pub mod store;
 
 pub use fetch::{Downloader, FetchOptions, Fetched, Progress, Source};
-pub use lock::{DigestKind, Lock, Member, ModelEntry};
+pub use lock::{DigestKind, Lock, Member, ModelEntry, RegistryPart};
 pub use store::{Status, Store};
 
 use std::path::PathBuf;
@@ -139,6 +142,14 @@ pub enum ModelsError {
         /// The model's name.
         name: String,
         /// The archive.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A model file is not what its format says it should be.
+    #[error("{path}: {reason}")]
+    BadFile {
+        /// The file.
         path: PathBuf,
         /// What is wrong with it.
         reason: String,

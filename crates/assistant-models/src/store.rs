@@ -341,6 +341,8 @@ mod tests {
             license: "MIT".into(),
             profiles: vec![],
             members: vec![],
+            non_commercial: false,
+            registry: vec![],
         }
     }
 

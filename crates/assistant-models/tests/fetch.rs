@@ -112,6 +112,8 @@ fn entry_for(url: &str, content: &[u8]) -> ModelEntry {
         license: "MIT".into(),
         profiles: vec![],
         members: vec![],
+        non_commercial: false,
+        registry: vec![],
     }
 }
 
@@ -313,14 +315,9 @@ async fn an_unpinned_file_needs_trust_new_which_records_its_digest() {
 #[tokio::test]
 async fn the_real_silero_vad_installs_from_the_shared_mirror() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mirror = root.join("../shared/data");
-    if !mirror.join("MANIFEST.md").is_file() {
-        eprintln!(
-            "SKIP the_real_silero_vad_installs_from_the_shared_mirror: no shared data at {}",
-            mirror.display()
-        );
+    let Some(mirror) = assistant_tests::shared_data("the_real_silero_vad_installs_from_the_shared_mirror") else {
         return;
-    }
+    };
     let lock = Lock::read(&root.join("models.lock")).expect("models.lock");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::new(dir.path());

@@ -14,7 +14,7 @@ use ort::value::Tensor;
 
 use crate::TtsError;
 use crate::espeak::Espeak;
-use crate::onnx::{Interrupt, Model};
+use crate::onnx::{Interrupt, Model, ModelOptions};
 use crate::phonemize::{Sentence, phoneme_ids};
 use crate::voice::{Scales, VoiceConfig};
 
@@ -86,7 +86,23 @@ impl Voice {
     /// # Errors
     /// [`TtsError::Model`] naming the model and what does not match.
     pub fn open(model: &Path, config: VoiceConfig, threads: usize) -> Result<Self, TtsError> {
-        let model = Model::open(model, threads)?;
+        Self::open_with(
+            model,
+            config,
+            &ModelOptions {
+                threads,
+                optimized_cache: None,
+            },
+        )
+    }
+
+    /// [`Voice::open`] with every [`ModelOptions`] (an optimized-model cache
+    /// makes later loads faster: [`Model::open_with`]).
+    ///
+    /// # Errors
+    /// As [`Voice::open`].
+    pub fn open_with(model: &Path, config: VoiceConfig, options: &ModelOptions) -> Result<Self, TtsError> {
+        let model = Model::open_with(model, options)?;
         let inputs: Vec<String> = model.inputs().into_iter().map(|p| p.name).collect();
         let mismatch = |reason: String| TtsError::Model {
             path: model.path().to_path_buf(),
@@ -131,6 +147,13 @@ impl Voice {
     #[must_use]
     pub fn interrupt(&self) -> Interrupt {
         self.interrupt.clone()
+    }
+
+    /// The voice's ONNX model (its file, ports, and whether it loaded from
+    /// the optimized-model cache).
+    #[must_use]
+    pub fn model(&self) -> &Model {
+        &self.model
     }
 
     /// The voice's config.

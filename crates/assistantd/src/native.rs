@@ -36,6 +36,21 @@ pub enum NativeError {
     Ort(#[from] assistant_tts::TtsError),
 }
 
+/// Where ONNX Runtime's optimized copies of models are kept
+/// ([`assistant_tts::onnx::Model::open_with`]): `$ASSISTANTD_CACHE_DIR/onnx`,
+/// else `$XDG_CACHE_HOME/assistantd/onnx`, else `~/.cache/assistantd/onnx`;
+/// `None` without any of them, or with `ASSISTANTD_CACHE_DIR=off`.
+#[must_use]
+pub fn onnx_cache_dir() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var("ASSISTANTD_CACHE_DIR") {
+        return (dir.as_os_str() != "off").then(|| dir.join("onnx"));
+    }
+    var("XDG_CACHE_HOME")
+        .or_else(|| var("HOME").map(|home| home.join(".cache")))
+        .map(|cache| cache.join("assistantd/onnx"))
+}
+
 /// Every shared object mapped into this process, in load order.
 #[must_use]
 pub fn loaded_objects() -> Vec<PathBuf> {

@@ -387,6 +387,10 @@ pub struct TtsOverrides {
     pub speaker: Option<String>,
     /// length_scale.
     pub length_scale: Option<f32>,
+    /// noise_scale.
+    pub noise_scale: Option<f32>,
+    /// noise_w.
+    pub noise_w: Option<f32>,
     /// Speaking rate.
     pub rate: Option<f32>,
     /// Sentence silence, in seconds.
@@ -692,9 +696,9 @@ impl Profile {
             scales.length_scale = t.length_scale.unwrap_or(scales.length_scale);
             scales.noise_w = t.noise_w.unwrap_or(scales.noise_w);
         }
-        if let Some(v) = overrides.length_scale {
-            scales.length_scale = v;
-        }
+        scales.noise_scale = overrides.noise_scale.unwrap_or(scales.noise_scale);
+        scales.length_scale = overrides.length_scale.unwrap_or(scales.length_scale);
+        scales.noise_w = overrides.noise_w.unwrap_or(scales.noise_w);
         let rate = overrides.rate.unwrap_or(tts.map_or(1.0, |t| t.rate));
         let silence = overrides
             .sentence_silence_s
@@ -761,7 +765,7 @@ mod tests {
     fn the_shipped_jarvis_profile_parses() {
         let profile = Profile::load("jarvis").expect("configs/jarvis.toml");
         let tts = profile.tts.as_ref().expect("jarvis speaks");
-        assert_eq!(tts.voice, "en_US-lessac-medium");
+        assert_eq!(tts.voice, "en_US-joe-medium");
         assert!(VoiceEntry::find(&tts.voice).is_ok(), "its voice is in voices/");
         assert_eq!(profile.asr.transducer, "asr/streaming-zipformer-en");
         assert_eq!(profile.asr.vad.model, "silero-vad/v4");

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use assistant_audio::playback::{OutputSettings, PlaybackEvent, Speaker};
 use assistant_core::{Clock, TurnId};
+use assistant_tts::onnx::ModelOptions;
 use assistant_tts::stream::Synthesizer;
 use assistant_tts::synth::Voice;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +47,12 @@ pub struct SayArgs {
     /// Phoneme duration scale (above 1 is slower); default: the profile's, else the voice's.
     #[arg(long)]
     pub length_scale: Option<f32>,
+    /// Variation in the voice (Piper's noise_scale; 0 is deterministic); default: the profile's, else the voice's.
+    #[arg(long)]
+    pub noise_scale: Option<f32>,
+    /// Variation in phoneme durations (Piper's noise_w; 0 is deterministic); default: the profile's, else the voice's.
+    #[arg(long)]
+    pub noise_w: Option<f32>,
     /// Speaking rate (2 is twice as fast); default: the profile's.
     #[arg(long)]
     pub rate: Option<f32>,
@@ -101,12 +108,32 @@ pub fn run(args: &SayArgs) -> Result<Said> {
             config: args.config.clone(),
             speaker: args.speaker.clone(),
             length_scale: args.length_scale,
+            noise_scale: args.noise_scale,
+            noise_w: args.noise_w,
             rate: args.rate,
             sentence_silence_s: args.sentence_silence_s,
         },
     )?;
     crate::native::init_onnxruntime()?;
-    let mut voice = Voice::open(&speak.model, speak.config, speak.threads)?;
+    let load_start = std::time::Instant::now();
+    let mut voice = Voice::open_with(
+        &speak.model,
+        speak.config,
+        &ModelOptions {
+            threads: speak.threads,
+            optimized_cache: crate::native::onnx_cache_dir(),
+        },
+    )?;
+    tracing::info!(
+        "voice {} loaded in {:.0} ms{}",
+        speak.voice,
+        load_start.elapsed().as_secs_f64() * 1e3,
+        if voice.model().from_cache() {
+            " (ONNX Runtime's optimized copy, from the cache)"
+        } else {
+            ""
+        }
+    );
     let Some(output) = &args.output else {
         let settings = OutputSettings {
             device: args

@@ -267,7 +267,14 @@ mod tests {
         let lock =
             Lock::read(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models.lock"))).expect("models.lock");
         let voices = list().expect("voices/*.toml parse");
-        assert!(voices.iter().any(|v| v.name == "en_US-lessac-medium"), "{voices:?}");
+        for shipped in [
+            "en_US-joe-medium",
+            "en_US-lessac-medium",
+            "en_US-amy-medium",
+            "en_GB-alan-medium",
+        ] {
+            assert!(voices.iter().any(|v| v.name == shipped), "{shipped}: {voices:?}");
+        }
         for voice in &voices {
             for name in [&voice.model, &voice.config] {
                 assert!(

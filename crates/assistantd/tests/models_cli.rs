@@ -26,14 +26,9 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn fetch_from_mirror_then_a_corrupt_byte_fails_verify() {
-    let mirror = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if !mirror.join("MANIFEST.md").is_file() {
-        eprintln!(
-            "SKIP fetch_from_mirror_then_a_corrupt_byte_fails_verify: no shared data at {}",
-            mirror.display()
-        );
+    let Some(mirror) = assistant_tests::shared_data("fetch_from_mirror_then_a_corrupt_byte_fails_verify") else {
         return;
-    }
+    };
     let store = tempfile::tempdir().expect("tempdir");
     let mirror = mirror.to_string_lossy().into_owned();
 

@@ -21,14 +21,7 @@ pub struct Voices {
 impl Voices {
     pub fn generate(test: &str) -> Option<Self> {
         let root = workspace_root();
-        let config = root.join("../shared/data/piper-config/en_US-test.onnx.json");
-        if !config.is_file() {
-            eprintln!(
-                "SKIP {test}: the real Piper voice config {} is absent (it comes with ../shared/data)",
-                config.display()
-            );
-            return None;
-        }
+        let config = assistant_tests::shared_data(test)?.join("piper-config/en_US-test.onnx.json");
         let python = root.join(".venv/bin/python");
         assert!(
             python.is_file(),
@@ -45,7 +38,7 @@ impl Voices {
             .arg("--out")
             .arg(dir.path())
             .arg("--config")
-            .arg("../shared/data/piper-config/en_US-test.onnx.json")
+            .arg(&config)
             .output()
             .expect("the venv's python starts");
         assert!(
