@@ -2,7 +2,9 @@
 //!
 //! It crosses every native boundary the daemon depends on (sherpa-onnx,
 //! ONNX Runtime through `ort`, espeak-ng) and, given a Silero VAD model and a
-//! WAV file, runs real inference through both engines. Each check reports
+//! WAV file, runs real inference through both engines. It checks the
+//! installed models against models.lock (by the store's digest cache) and
+//! names the models whose licence forbids commercial use. Each check reports
 //! what it found or the error that names the fix.
 
 use std::path::{Path, PathBuf};
@@ -21,6 +23,8 @@ pub struct DoctorOptions {
     pub espeak_voice: String,
     /// The sentence to phonemize.
     pub sentence: String,
+    /// Where models.lock and the store are: checks the installed models.
+    pub models: Option<crate::models::Locations>,
 }
 
 /// The outcome of one check.
@@ -88,7 +92,64 @@ pub fn run(options: &DoctorOptions) -> Vec<Check> {
         });
         check("vad (ort)", &mut || vad_model_with_ort(model));
     }
+    if let Some(at) = &options.models {
+        match at.open() {
+            Ok((lock, store)) => {
+                check("models", &mut || installed_models(&lock, &store));
+                check("licences", &mut || Ok(licences(&lock, &store)));
+            }
+            Err(e) => check("models", &mut || Err(format!("{e:#}"))),
+        }
+    }
     checks
+}
+
+/// How many pinned files are installed and verified; an error naming every
+/// installed file that is damaged (missing ones are not errors: a profile
+/// needs only some).
+fn installed_models(lock: &assistant_models::Lock, store: &assistant_models::Store) -> Result<String, String> {
+    let mut verified = 0;
+    let mut corrupt = Vec::new();
+    for entry in &lock.models {
+        match store.status(entry) {
+            assistant_models::Status::Verified { .. } => verified += 1,
+            assistant_models::Status::Corrupt(e) => corrupt.push(e.to_string()),
+            assistant_models::Status::Missing => {}
+        }
+    }
+    if !corrupt.is_empty() {
+        return Err(corrupt.join("; "));
+    }
+    Ok(format!(
+        "{verified} of {} files pinned in {} installed and verified in {}; `assistantd models list` shows which",
+        lock.models.len(),
+        lock.path.display(),
+        store.root().display()
+    ))
+}
+
+/// The pinned models whose licence forbids commercial use, and whether each
+/// is installed.
+fn licences(lock: &assistant_models::Lock, store: &assistant_models::Store) -> String {
+    let restricted: Vec<String> = lock
+        .models
+        .iter()
+        .filter(|m| m.non_commercial)
+        .map(|m| {
+            let installed = matches!(store.status(m), assistant_models::Status::Verified { .. });
+            format!(
+                "{} ({}): {}",
+                m.name,
+                if installed { "installed" } else { "not installed" },
+                m.license
+            )
+        })
+        .collect();
+    if restricted.is_empty() {
+        "no pinned model has a non-commercial licence".to_owned()
+    } else {
+        format!("NON-COMMERCIAL use only: {}", restricted.join("; "))
+    }
 }
 
 fn vad_with_sherpa(model: &Path, wav: Option<&Path>) -> Result<String, String> {

