@@ -82,6 +82,24 @@ pub fn shared_data(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// Every file below `dir`, at any depth (not the folders).
+#[must_use]
+pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
 /// The generated synthetic models and fixture WAVs (`scripts/models/ensure`
 /// builds them once per content hash under `tests/fixtures/generated/`).
 ///

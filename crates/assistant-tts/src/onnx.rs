@@ -158,9 +158,9 @@ impl Model {
     /// path, size and mtime, the runtime's version and the CPU's features),
     /// and later loads read that instead: it skips the graph optimizations
     /// and the protobuf parse (measured with ONNX Runtime 1.28 on a medium
-    /// Piper voice: about 1.0 s to 0.7 s). A cached copy that fails to load
-    /// is deleted and the model is loaded from its file; a cache that cannot
-    /// be written only costs the saving.
+    /// Piper voice: about 1.05 s to 0.86 s). A cached copy that fails to
+    /// load is deleted and the model is loaded from its file; a cache that
+    /// cannot be written only costs the attempt.
     ///
     /// # Errors
     /// As [`Model::open`].
@@ -173,7 +173,7 @@ impl Model {
         if !path.is_file() {
             return Err(model_error("no such file".into()));
         }
-        let builder = || {
+        let new_builder = || {
             Session::builder(&runtime.environment)
                 .map_err(|e| model_error(e.to_string()))?
                 .with_intra_threads(options.threads.max(1))
@@ -186,7 +186,7 @@ impl Model {
         if let Some(cached) = &cached
             && cached.is_file()
         {
-            match builder()?.commit_from_file(cached) {
+            match new_builder()?.commit_from_file(cached) {
                 Ok(session) => {
                     return Ok(Self {
                         path: path.to_path_buf(),
@@ -204,17 +204,18 @@ impl Model {
                 }
             }
         }
-        let mut builder = builder()?;
+        let mut builder = new_builder()?;
         let mut saving = None;
         if let Some(cached) = &cached
             && let Some(dir) = cached.parent()
             && std::fs::create_dir_all(dir).is_ok()
         {
             let part = cached.with_extension(format!("ort.{}.part", std::process::id()));
-            match builder
-                .with_config_entry("session.save_model_format", "ORT")
-                .and_then(|b| b.with_optimized_model_path(&part))
-            {
+            let configured = match builder.with_config_entry("session.save_model_format", "ORT") {
+                Ok(b) => b.with_optimized_model_path(&part),
+                Err(e) => Err(e),
+            };
+            match configured {
                 Ok(b) => {
                     builder = b;
                     saving = Some(part);
@@ -225,7 +226,23 @@ impl Model {
                 }
             }
         }
-        let session = builder.commit_from_file(path).map_err(|e| model_error(e.to_string()))?;
+        let session = match (builder.commit_from_file(path), &saving) {
+            (Ok(session), _) => session,
+            // Saving the copy may be what failed (a full disk, a read-only
+            // cache): the cache must never cost the voice itself.
+            (Err(e), Some(part)) => {
+                tracing::warn!(
+                    "cannot cache the optimized model of {} ({e}); loading it without",
+                    path.display()
+                );
+                let _ = std::fs::remove_file(part);
+                saving = None;
+                new_builder()?
+                    .commit_from_file(path)
+                    .map_err(|e| model_error(e.to_string()))?
+            }
+            (Err(e), None) => return Err(model_error(e.to_string())),
+        };
         if let (Some(part), Some(cached)) = (saving, &cached) {
             // The runtime wrote the part while it committed; publish it whole.
             if let Err(e) = std::fs::rename(&part, cached) {

@@ -257,7 +257,7 @@ fn real_main() -> Result<ExitCode, String> {
         threads: args.threads,
         optimized_cache: Some(cache.path().to_path_buf()),
     };
-    let mut cached_load = || -> Result<(f64, bool), String> {
+    let cached_load = || -> Result<(f64, bool), String> {
         let start = Instant::now();
         let voice = Voice::open_with(&args.model, config.clone(), &cached).map_err(|e| e.to_string())?;
         Ok((start.elapsed().as_secs_f64(), voice.model().from_cache()))

@@ -120,17 +120,16 @@ fn registry_models_install_from_their_mirror_and_show_their_licences() {
     };
     let store = tempfile::tempdir().expect("tempdir");
     let mirror = real.mirror().to_string_lossy().into_owned();
-    let names = [
-        "voices/en_US-joe-medium/model",
-        "voices/en_US-joe-medium/config",
-        "wakeword/melspectrogram",
-        "wakeword/embedding",
-        "wakeword/hey_jarvis_v0.1",
-        "turn/smart-turn-v3.2-cpu",
-        "llm/gemma-3-270m-q4_k_m",
-    ];
+    let names: Vec<&str> = real
+        .lock()
+        .models
+        .iter()
+        .filter(|m| !m.registry.is_empty())
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(names.len(), 7, "{names:?}");
     let mut args = vec!["fetch", "--mirror", &mirror];
-    args.extend(names);
+    args.extend(&names);
     let out = models(store.path(), &args);
     assert!(out.status.success(), "{}", text(&out));
     for name in names {
