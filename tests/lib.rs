@@ -51,7 +51,8 @@ pub fn skip<T>(test: &str, reason: impl std::fmt::Display) -> Option<T> {
 /// test command's log to be counted.
 pub fn report_skip(line: &str) {
     use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "{line}");
+    // One write, so that other threads' output cannot split the line.
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 /// The folder of the real small files (`../shared/data` beside the
