@@ -4,6 +4,8 @@
 //! - A stage crate depends on no workspace crate but the vocabulary crate:
 //!   stages meet only through its message types, wired by the daemon.
 //! - A service crate (the model store) obeys the same rule as a stage.
+//! - The pipeline crate may depend on the vocabulary, stage and service
+//!   crates; none of them depends on it (only the daemon does).
 //! - Each native engine is owned by one crate: `sherpa-onnx` by the ASR
 //!   stage, `ort` by the TTS stage; HTTP clients only by the LLM stage and
 //!   the model store.
@@ -25,6 +27,10 @@ pub const STAGES: [&str; 5] = [
 ];
 /// Infrastructure crates: like stages, they may depend on [`CORE`] only.
 pub const SERVICES: [&str; 1] = ["assistant-models"];
+/// The pipeline crate: the logic between the stages (the chunker, the turn
+/// loop). It may depend on the vocabulary, the stages and the services; no
+/// stage or service depends on it.
+pub const PIPELINE: &str = "assistant-pipeline";
 /// The crate that wires stages together.
 pub const DAEMON: &str = "assistantd";
 /// Packages exempt from the rules (they test everything).
@@ -89,6 +95,7 @@ pub fn violations(graph: &Graph) -> Vec<String> {
             let allowed = match package {
                 CORE => false,
                 p if STAGES.contains(&p) || SERVICES.contains(&p) => dep == CORE,
+                PIPELINE => dep == CORE || STAGES.contains(&dep) || SERVICES.contains(&dep),
                 DAEMON => true,
                 _ => false,
             };
@@ -99,6 +106,8 @@ pub fn violations(graph: &Graph) -> Vec<String> {
                         "the vocabulary crate must depend on no workspace crate".to_owned()
                     } else if STAGES.contains(&package) || SERVICES.contains(&package) {
                         format!("stage crates meet only through {CORE}; move the shared type there and let {DAEMON} wire them")
+                    } else if package == PIPELINE {
+                        format!("the pipeline wires stages; only {DAEMON} (the CLI) sits above it")
                     } else {
                         format!("{package} is not a known crate; add it to tests/architecture.rs and ARCHITECTURE.md")
                     }
@@ -114,7 +123,7 @@ pub fn violations(graph: &Graph) -> Vec<String> {
             }
         }
     }
-    for expected in STAGES.iter().chain(SERVICES.iter()).chain([&CORE, &DAEMON]) {
+    for expected in STAGES.iter().chain(SERVICES.iter()).chain([&CORE, &PIPELINE, &DAEMON]) {
         if !graph.contains_key(*expected) {
             out.push(format!(
                 "{expected} is not a workspace member but ARCHITECTURE.md names it"
@@ -123,7 +132,7 @@ pub fn violations(graph: &Graph) -> Vec<String> {
     }
     for package in graph.keys() {
         let name = package.as_str();
-        let known = [&STAGES[..], &SERVICES[..], &[CORE, DAEMON], &EXEMPT[..]]
+        let known = [&STAGES[..], &SERVICES[..], &[CORE, PIPELINE, DAEMON], &EXEMPT[..]]
             .iter()
             .any(|set| set.contains(&name));
         if !known {

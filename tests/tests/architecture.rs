@@ -64,6 +64,31 @@ fn engines_stay_with_their_owner_crate() {
 }
 
 #[test]
+fn the_pipeline_may_use_stages_but_no_stage_the_pipeline() {
+    let mut g = graph();
+    g.get_mut("assistant-pipeline")
+        .expect("pipeline crate")
+        .extend(["assistant-tts".into(), "assistant-models".into()]);
+    assert!(architecture::violations(&g).is_empty(), "the pipeline wires stages");
+    g.get_mut("assistant-tts")
+        .expect("tts crate")
+        .push("assistant-pipeline".into());
+    g.get_mut("assistant-pipeline")
+        .expect("pipeline crate")
+        .push("assistantd".into());
+    let broken = architecture::violations(&g);
+    assert!(
+        broken
+            .iter()
+            .any(|b| b.starts_with("assistant-tts depends on assistant-pipeline"))
+            && broken
+                .iter()
+                .any(|b| b.starts_with("assistant-pipeline depends on assistantd")),
+        "{broken:?}"
+    );
+}
+
+#[test]
 fn the_model_store_may_not_reach_into_a_stage() {
     let mut g = graph();
     g.get_mut("assistant-models")

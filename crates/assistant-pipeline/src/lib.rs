@@ -1,0 +1,14 @@
+//! The pipeline: what happens between the stages.
+//!
+//! The stages (listening, thinking, speaking, playback) each own one engine
+//! and know nothing of each other. This crate holds the logic that sits
+//! between them and belongs to none: today the clause chunker, which turns
+//! the LLM's token stream into speakable clauses for the voice
+//! ([`chunker`], on top of the markdown-and-emoji filter [`speakable`]).
+//! The turn loop that wires the stages with bounded channels comes next
+//! (issue 13); it may depend on the stage crates, and no stage depends on it.
+
+pub mod chunker;
+pub mod speakable;
+
+pub use chunker::{Chunker, ChunkerSettings};
