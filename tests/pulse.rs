@@ -20,6 +20,14 @@ use std::time::{Duration, Instant};
 /// The null sink every [`Pulse`] makes its default.
 pub const SINK: &str = "assistantd_test_speakers";
 
+/// A second null sink standing in for the microphone: what is played into
+/// it ([`feed_mic`]) is heard from its monitor, [`MIC_SOURCE`], the
+/// server's default source.
+pub const MIC_SINK: &str = "assistantd_test_mic";
+
+/// The microphone's source (the monitor of [`MIC_SINK`]).
+pub const MIC_SOURCE: &str = "assistantd_test_mic.monitor";
+
 /// A running private PulseAudio server. Dropping it stops the server.
 #[derive(Debug)]
 pub struct Pulse {
@@ -52,57 +60,9 @@ impl Pulse {
     }
 
     fn launch(&mut self) {
-        let socket = self.socket();
-        let _ = std::fs::remove_file(&socket);
-        let home = self.dir.path();
-        let child = Command::new("pulseaudio")
-            .args([
-                "--daemonize=no",
-                "-n",
-                "--exit-idle-time=-1",
-                "--use-pid-file=no",
-                "--disallow-exit",
-                "--log-target=stderr",
-                "--log-level=error",
-            ])
-            .arg(format!(
-                "--load=module-native-protocol-unix socket={} auth-anonymous=1",
-                socket.display()
-            ))
-            .arg(format!(
-                "--load=module-null-sink sink_name={SINK} rate=48000 channels=2"
-            ))
-            .env("HOME", home)
-            .env("XDG_RUNTIME_DIR", home)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env_remove("PULSE_SERVER")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start pulseaudio: {e}"));
+        let child = spawn_server(self.dir.path(), &self.socket());
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = Command::new("pactl")
-                .arg("info")
-                .envs(self.env())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ready {
-                break;
-            }
-            assert!(Instant::now() < deadline, "pulseaudio did not come up within 20 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let status = Command::new("pactl")
-            .args(["set-default-sink", SINK])
-            .envs(self.env())
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run pactl: {e}"));
-        assert!(status.success(), "pactl set-default-sink failed");
+        wait_ready(&self.env());
     }
 
     /// The server's socket.
@@ -245,6 +205,125 @@ impl Drop for Recording {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Starts `pulseaudio` with its state in `home`, listening on `socket`,
+/// with the speakers' and the microphone's null sinks.
+fn spawn_server(home: &Path, socket: &Path) -> Child {
+    let _ = std::fs::remove_file(socket);
+    Command::new("pulseaudio")
+        .args([
+            "--daemonize=no",
+            "-n",
+            "--exit-idle-time=-1",
+            "--use-pid-file=no",
+            "--disallow-exit",
+            "--log-target=stderr",
+            "--log-level=error",
+        ])
+        .arg(format!(
+            "--load=module-native-protocol-unix socket={} auth-anonymous=1",
+            socket.display()
+        ))
+        .arg(format!(
+            "--load=module-null-sink sink_name={SINK} rate=48000 channels=2"
+        ))
+        .arg(format!(
+            "--load=module-null-sink sink_name={MIC_SINK} rate=48000 channels=1"
+        ))
+        .env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env_remove("PULSE_SERVER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start pulseaudio: {e}"))
+}
+
+/// Waits until the server at `env` answers, then makes the test sink and
+/// the microphone its defaults.
+fn wait_ready(env: &[(&'static str, String)]) {
+    let pactl = |args: &[&str]| {
+        Command::new("pactl")
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pactl(&["info"]) {
+        assert!(Instant::now() < deadline, "pulseaudio did not come up within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(pactl(&["set-default-sink", SINK]), "pactl set-default-sink failed");
+    assert!(
+        pactl(&["set-default-source", MIC_SOURCE]),
+        "pactl set-default-source failed"
+    );
+}
+
+/// Plays `samples` (mono `f32` at `rate`) into the microphone's sink, from
+/// a child that inherited [`Pulse::env`] (or with `env` on top); returns
+/// the `pacat` process, which exits once it has played them.
+///
+/// # Panics
+/// If `pacat` cannot start.
+#[must_use]
+pub fn feed_mic(env: &[(&'static str, String)], samples: &[f32], rate: u32) -> Child {
+    use std::io::Write as _;
+    let mut child = Command::new("pacat")
+        .arg("--playback")
+        .arg(format!("--device={MIC_SINK}"))
+        .args(["--format=float32le", "--channels=1", "--raw", "--latency-msec=20"])
+        .arg(format!("--rate={rate}"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start pacat: {e}"));
+    let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    if let Some(mut stdin) = child.stdin.take() {
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
+    }
+    child
+}
+
+/// Starts a new server where the one a child was given listened (same
+/// socket, same state folder), as a sound server that comes back after a
+/// crash; it stops when the returned process is killed or the test ends.
+///
+/// # Panics
+/// Outside a child given [`Pulse::env`], or if the server does not come up.
+#[must_use]
+pub fn restart_inherited_server() -> ServerGuard {
+    let socket = std::env::var("PULSE_SERVER")
+        .ok()
+        .and_then(|s| s.strip_prefix("unix:").map(PathBuf::from))
+        .unwrap_or_else(|| panic!("no PULSE_SERVER: not a child of a Pulse test"));
+    let home = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("no XDG_RUNTIME_DIR: not a child of a Pulse test"));
+    let child = spawn_server(&home, &socket);
+    wait_ready(&[]);
+    ServerGuard(child)
+}
+
+/// A server started by [`restart_inherited_server`]; dropping it stops it.
+#[derive(Debug)]
+pub struct ServerGuard(Child);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -2,12 +2,18 @@
 //!
 //! Everything that touches raw audio formats lives here, so the stages see
 //! only [`assistant_core::AudioFrame`]s: mono `f32` at a known rate.
-//! Today that is WAV input for `assistantd bench` and the tests
-//! ([`wav::read`]), framing ([`Pcm::frames`]) and playback through the
+//! That is WAV input for `assistantd bench` and the tests
+//! ([`wav::read`]), framing ([`Pcm::frames`]), the microphone
+//! ([`capture::Microphone`]: cpal at the device's own rate and format, a
+//! lock-free ring, 20 ms frames stamped on the pipeline clock, reopened
+//! when the device or the sound server comes back), playback through the
 //! speakers ([`playback::Speaker`]: rodio, fed by a lock-free ring, with
-//! exact "first audio played" times and immediate barge-in). Microphone
-//! capture (cpal) belongs here as well.
+//! exact "first audio played" times and immediate barge-in), and the device
+//! lists both take their names from ([`devices`]).
 
+mod anchor;
+pub mod capture;
+pub mod devices;
 pub mod playback;
 pub mod wav;
 

@@ -161,45 +161,18 @@ impl OutputSettings {
     }
 }
 
-/// An output device.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutputDevice {
-    /// A stable identifier (host and device), accepted by [`OutputSettings::device`].
-    pub id: String,
-    /// The human-readable name, also accepted.
-    pub name: String,
-    /// Whether this is the system default.
-    pub is_default: bool,
-}
+/// An output device (see [`crate::devices`]).
+pub type OutputDevice = crate::devices::AudioDevice;
 
 /// The output devices the audio system offers.
 ///
 /// # Errors
 /// [`PlaybackError::Open`] if the audio system cannot list them.
 pub fn output_devices() -> Result<Vec<OutputDevice>, PlaybackError> {
-    let host = cpal::default_host();
-    let default_id = host
-        .default_output_device()
-        .and_then(|d| d.id().ok())
-        .map(|id| id.to_string());
-    let devices = host.output_devices().map_err(|e| PlaybackError::Open {
+    crate::devices::list(crate::devices::Direction::Output).map_err(|reason| PlaybackError::Open {
         device: "(all)".into(),
-        reason: e.to_string(),
-    })?;
-    Ok(devices
-        .map(|device| {
-            let id = device.id().map(|id| id.to_string()).unwrap_or_default();
-            let name = device
-                .description()
-                .map(|d| d.name().to_owned())
-                .unwrap_or_else(|_| id.clone());
-            OutputDevice {
-                is_default: default_id.as_deref() == Some(id.as_str()),
-                id,
-                name,
-            }
-        })
-        .collect())
+        reason,
+    })
 }
 
 /// What happened to the audio handed to a [`Speaker`].
@@ -251,12 +224,8 @@ struct Shared {
     flush_to: AtomicU64,
     /// Index of the first sample the last flush discarded.
     flushed_from: AtomicU64,
-    /// Seqlock over (`anchor_index`, `anchor_nanos`): odd while written.
-    anchor_seq: AtomicU64,
-    /// The first sample played after silence…
-    anchor_index: AtomicU64,
-    /// …and when the callback took it.
-    anchor_nanos: AtomicU64,
+    /// The first sample played after silence, and when the callback took it.
+    anchor: crate::anchor::Anchor,
     /// The device has pulled [`RingSource::live_after`] samples (silence
     /// included): it is past its start-up and pulls at its steady pace.
     live: AtomicBool,
@@ -275,9 +244,7 @@ impl Shared {
             popped: AtomicU64::new(0),
             flush_to: AtomicU64::new(0),
             flushed_from: AtomicU64::new(0),
-            anchor_seq: AtomicU64::new(0),
-            anchor_index: AtomicU64::new(0),
-            anchor_nanos: AtomicU64::new(0),
+            anchor: crate::anchor::Anchor::default(),
             live: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             errors: AtomicU64::new(0),
@@ -314,21 +281,7 @@ impl Shared {
 
     /// The latest anchor, read consistently.
     fn anchor(&self) -> Option<(u64, Timestamp)> {
-        loop {
-            let before = self.anchor_seq.load(Ordering::Acquire);
-            if before == 0 {
-                return None;
-            }
-            if before % 2 == 1 {
-                std::hint::spin_loop();
-                continue;
-            }
-            let index = self.anchor_index.load(Ordering::Acquire);
-            let nanos = self.anchor_nanos.load(Ordering::Acquire);
-            if self.anchor_seq.load(Ordering::Acquire) == before {
-                return Some((index, Timestamp::from_nanos(nanos)));
-            }
-        }
+        self.anchor.read()
     }
 }
 
@@ -374,13 +327,7 @@ impl Iterator for RingSource {
             Ok(sample) => {
                 if self.idle {
                     self.idle = false;
-                    let seq = self.shared.anchor_seq.load(Ordering::Relaxed);
-                    self.shared.anchor_seq.store(seq + 1, Ordering::Release);
-                    self.shared.anchor_index.store(self.popped, Ordering::Release);
-                    self.shared
-                        .anchor_nanos
-                        .store(self.clock.now().as_nanos(), Ordering::Release);
-                    self.shared.anchor_seq.store(seq + 2, Ordering::Release);
+                    self.shared.anchor.publish(self.popped, self.clock.now());
                 }
                 self.popped += 1;
                 self.shared.popped.store(self.popped, Ordering::Release);
@@ -585,25 +532,15 @@ fn open_error(device: &str, error: &rodio::DeviceSinkError) -> PlaybackError {
 }
 
 fn find_device(host: &cpal::Host, name: &str) -> Result<rodio::Device, PlaybackError> {
-    let unavailable = |e: rodio::CpalError| PlaybackError::Open {
-        device: name.to_owned(),
-        reason: e.to_string(),
-    };
-    let mut available = Vec::new();
-    for device in host.output_devices().map_err(unavailable)? {
-        let id = device.id().map(|id| id.to_string()).unwrap_or_default();
-        let label = device.description().map(|d| d.name().to_owned()).unwrap_or_default();
-        if id == name || label == name || id.eq_ignore_ascii_case(name) || label.eq_ignore_ascii_case(name) {
-            return Ok(device);
-        }
-        available.push(if label.is_empty() { id } else { label });
-    }
-    Err(PlaybackError::DeviceNotFound {
-        name: name.to_owned(),
-        available: if available.is_empty() {
-            "none".into()
-        } else {
-            available.join(", ")
+    use crate::devices::{Direction, Lookup, find};
+    find(host, Direction::Output, name).map_err(|e| match e {
+        Lookup::NotFound(available) => PlaybackError::DeviceNotFound {
+            name: name.to_owned(),
+            available,
+        },
+        Lookup::Unavailable(reason) => PlaybackError::Open {
+            device: name.to_owned(),
+            reason,
         },
     })
 }

@@ -330,9 +330,19 @@ fn say_plays_through_the_speakers_what_it_would_write() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
+    for direction in ["input", "output"] {
+        assert!(
+            listed
+                .iter()
+                .any(|d| d["direction"] == direction && d["default"] == true),
+            "a default {direction}: {listed:?}"
+        );
+    }
     assert!(
-        listed.iter().any(|d| d["default"] == true),
-        "a default output: {listed:?}"
+        listed
+            .iter()
+            .any(|d| d["direction"] == "input" && d["id"].as_str().is_some_and(|id| id.contains("assistantd_test_mic"))),
+        "the test microphone is listed: {listed:?}"
     );
 
     let wav = dir.path().join("reply.wav");

@@ -73,7 +73,8 @@ enum Command {
     Ask(assistantd::ask::AskArgs),
     /// Speak text with a Piper voice, sentence by sentence, through the speakers or into a WAV file.
     Say(assistantd::say::SayArgs),
-    /// The audio output devices (for `say --output-device` and `[audio] output_device`).
+    /// The audio devices: inputs (microphones, for `[audio] input_device`) and
+    /// outputs (for `say --output-device` and `[audio] output_device`).
     Devices {
         /// One JSON object per device.
         #[arg(long)]
@@ -235,25 +236,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Devices { json } => {
-            let devices = assistant_audio::playback::output_devices()?;
+            use assistant_audio::devices::{Direction, list};
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            for device in &devices {
-                if json {
-                    let line = serde_json::json!({
-                        "direction": "output",
-                        "id": device.id,
-                        "name": device.name,
-                        "default": device.is_default,
-                    });
-                    writeln!(out, "{line}")?;
-                } else {
-                    let mark = if device.is_default { "*" } else { " " };
-                    writeln!(out, "{mark} output  {:<24} {}", device.id, device.name)?;
+            for (direction, label) in [(Direction::Input, "input"), (Direction::Output, "output")] {
+                let devices = list(direction).map_err(|reason| {
+                    anyhow::anyhow!("cannot list the audio {label}s: {reason}; is PulseAudio or PipeWire running?")
+                })?;
+                for device in &devices {
+                    if json {
+                        let line = serde_json::json!({
+                            "direction": label,
+                            "id": device.id,
+                            "name": device.name,
+                            "default": device.is_default,
+                        });
+                        writeln!(out, "{line}")?;
+                    } else {
+                        let mark = if device.is_default { "*" } else { " " };
+                        writeln!(out, "{mark} {label:<6}  {:<24} {}", device.id, device.name)?;
+                    }
                 }
-            }
-            if devices.is_empty() && !json {
-                writeln!(out, "no audio output devices (is PulseAudio or PipeWire running?)")?;
+                if devices.is_empty() && !json {
+                    writeln!(out, "no audio {label} devices (is PulseAudio or PipeWire running?)")?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
