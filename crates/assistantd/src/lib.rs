@@ -14,5 +14,6 @@ pub mod native;
 pub mod phonemize;
 pub mod profile;
 pub mod say;
+pub mod shipped;
 pub mod transcribe;
 pub mod voices;

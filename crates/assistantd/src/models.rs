@@ -1,8 +1,8 @@
 //! `assistantd models`: list, fetch, verify and locate pinned model files.
 //!
 //! Resolves where things are (the daemon's job, not the store's): the lock
-//! file (`--lock`, `ASSISTANTD_MODELS_LOCK`, or the checkout's
-//! `models.lock`), the store (`--models-dir`, `ASSISTANTD_MODELS_DIR`,
+//! file (`--lock`, `ASSISTANTD_MODELS_LOCK`, or the `models.lock` compiled
+//! into the binary), the store (`--models-dir`, `ASSISTANTD_MODELS_DIR`,
 //! `$XDG_DATA_HOME/assistantd/models`, `~/.local/share/assistantd/models`)
 //! and the mirror (`--mirror`, `ASSISTANT_MODEL_MIRROR`).
 
@@ -12,14 +12,11 @@ use anyhow::{Context, Result, bail};
 use assistant_models::fetch::{self, FetchOptions, Fetched};
 use assistant_models::{Downloader, Lock, ModelEntry, Source, Status, Store};
 
-/// The lock file built into this binary's checkout.
-const CHECKOUT_LOCK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models.lock");
-
 /// Where the lock file and the store are.
 #[derive(Clone, Debug)]
 pub struct Locations {
-    /// The lock file.
-    pub lock: PathBuf,
+    /// The lock file; `None`: the one compiled in ([`crate::shipped::MODELS_LOCK`]).
+    pub lock: Option<PathBuf>,
     /// The store's folder.
     pub store: PathBuf,
 }
@@ -28,7 +25,7 @@ pub struct Locations {
 /// takes (flattened into each command's arguments).
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct LocationArgs {
-    /// The lock file [env: ASSISTANTD_MODELS_LOCK; default: the checkout's models.lock].
+    /// The lock file [env: ASSISTANTD_MODELS_LOCK; default: the models.lock built into assistantd].
     #[arg(long, global = true)]
     pub lock: Option<PathBuf>,
     /// Where models are installed [env: ASSISTANTD_MODELS_DIR; default: $XDG_DATA_HOME/assistantd/models].
@@ -53,9 +50,7 @@ impl Locations {
     /// If no models folder can be derived (no `HOME`, no override).
     pub fn resolve(lock: Option<PathBuf>, store: Option<PathBuf>) -> Result<Self> {
         let env_path = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-        let lock = lock
-            .or_else(|| env_path("ASSISTANTD_MODELS_LOCK"))
-            .unwrap_or_else(|| PathBuf::from(CHECKOUT_LOCK));
+        let lock = lock.or_else(|| env_path("ASSISTANTD_MODELS_LOCK"));
         let store = match store.or_else(|| env_path("ASSISTANTD_MODELS_DIR")) {
             Some(dir) => dir,
             None => env_path("XDG_DATA_HOME")
@@ -71,7 +66,10 @@ impl Locations {
     /// # Errors
     /// If the lock cannot be read or parsed.
     pub fn open(&self) -> Result<(Lock, Store)> {
-        let lock = Lock::read(&self.lock)?;
+        let lock = match &self.lock {
+            Some(path) => Lock::read(path)?,
+            None => Lock::parse(crate::shipped::MODELS_LOCK, &crate::shipped::path("models.lock"))?,
+        };
         Ok((lock, Store::new(&self.store)))
     }
 }

@@ -36,6 +36,18 @@ pub enum NativeError {
     Ort(#[from] assistant_tts::TtsError),
 }
 
+/// Lets a closed stdout end the process quietly, as it does any Unix
+/// command (`assistantd models list | head`), instead of a panic in the
+/// next `println!`: Rust ignores SIGPIPE by default, and this restores the
+/// default action.
+pub fn die_quietly_on_a_closed_pipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler
+    // of ours; it runs first thing in `main`, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Where ONNX Runtime's optimized copies of models are kept
 /// ([`assistant_tts::onnx::Model::open_with`]): `$ASSISTANTD_CACHE_DIR/onnx`,
 /// else `$XDG_CACHE_HOME/assistantd/onnx`, else `~/.cache/assistantd/onnx`;

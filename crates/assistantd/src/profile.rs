@@ -17,9 +17,6 @@ use serde::Deserialize;
 
 use crate::voices::VoiceEntry;
 
-/// The profiles shipped in the checkout.
-const CHECKOUT_CONFIGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs");
-
 /// A parsed profile.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -489,8 +486,8 @@ impl Default for VadSection {
 
 impl Profile {
     /// Finds a profile: an existing file path, else `NAME.toml` in
-    /// `$XDG_CONFIG_HOME/assistantd/` (or `~/.config/assistantd/`), else in
-    /// the checkout's `configs/`.
+    /// `$XDG_CONFIG_HOME/assistantd/` (or `~/.config/assistantd/`), else
+    /// the shipped profile of that name (compiled in from `configs/`).
     ///
     /// # Errors
     /// If no such profile exists, or it does not parse.
@@ -499,20 +496,23 @@ impl Profile {
         if direct.is_file() {
             return Self::read(direct);
         }
-        let user = std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-            .map(|d| d.join("assistantd"));
         let mut looked = Vec::new();
-        for dir in user.into_iter().chain([PathBuf::from(CHECKOUT_CONFIGS)]) {
+        if let Some(dir) = crate::shipped::user_config_dir() {
             let path = dir.join(format!("{name}.toml"));
             if path.is_file() {
                 return Self::read(&path);
             }
             looked.push(path.display().to_string());
         }
-        bail!("no profile {name:?}: looked for {}", looked.join(", "))
+        if let Some((_, text)) = crate::shipped::PROFILES.iter().find(|(n, _)| *n == name) {
+            return Self::parse(text, &crate::shipped::path(&format!("configs/{name}.toml")));
+        }
+        let shipped: Vec<&str> = crate::shipped::PROFILES.iter().map(|(n, _)| *n).collect();
+        bail!(
+            "no profile {name:?}: looked for {} and the shipped profiles ({}); give a file path or one of those names",
+            looked.join(", "),
+            shipped.join(", ")
+        )
     }
 
     /// Reads and parses one profile file.

@@ -17,9 +17,6 @@ use serde::Deserialize;
 
 use crate::models::Locations;
 
-/// The voices shipped in the checkout.
-const CHECKOUT_VOICES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../voices");
-
 /// One voice's metadata (`voices/NAME.toml`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,16 +53,10 @@ pub struct ResolvedVoice {
     pub config: VoiceConfig,
 }
 
-/// The folders searched for `NAME.toml`, in order: the user's
-/// (`$XDG_CONFIG_HOME/assistantd/voices`, else `~/.config/assistantd/voices`),
-/// then the checkout's `voices/`.
-fn search_path() -> Vec<PathBuf> {
-    let user = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .map(|d| d.join("assistantd/voices"));
-    user.into_iter().chain([PathBuf::from(CHECKOUT_VOICES)]).collect()
+/// The user's voices (`$XDG_CONFIG_HOME/assistantd/voices`, else
+/// `~/.config/assistantd/voices`), which shadow the shipped ones.
+fn user_dir() -> Option<PathBuf> {
+    crate::shipped::user_config_dir().map(|d| d.join("voices"))
 }
 
 impl VoiceEntry {
@@ -78,20 +69,20 @@ impl VoiceEntry {
         if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
             bail!("{name:?} is not a voice name; `assistantd voices` lists them");
         }
-        let dirs = search_path();
-        for dir in &dirs {
+        let user = user_dir();
+        if let Some(dir) = &user {
             let path = dir.join(format!("{name}.toml"));
             if path.is_file() {
                 return Self::read(&path);
             }
         }
+        if let Some((_, text)) = crate::shipped::VOICES.iter().find(|(n, _)| *n == name) {
+            return Self::parse(text, &crate::shipped::path(&format!("voices/{name}.toml")));
+        }
         let known: Vec<String> = list()?.into_iter().map(|v| v.name).collect();
         bail!(
-            "no voice {name:?} (looked in {}); known voices: {}",
-            dirs.iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            "no voice {name:?} (looked in {}the shipped voices); known voices: {}",
+            user.map(|d| format!("{} and ", d.display())).unwrap_or_default(),
             if known.is_empty() {
                 "none".into()
             } else {
@@ -106,7 +97,16 @@ impl VoiceEntry {
     /// If it cannot be read or parsed, or says something impossible.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut entry: Self = toml::from_str(&text).map_err(|e| {
+        Self::parse(&text, path)
+    }
+
+    /// Parses metadata text; `path` names it in errors, and its stem is the
+    /// voice's name.
+    ///
+    /// # Errors
+    /// As [`VoiceEntry::read`].
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let mut entry: Self = toml::from_str(text).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
             let line = text[..offset.min(text.len())].matches('\n').count() + 1;
             anyhow::anyhow!("{}:{line}: {}", path.display(), e.message().trim())
@@ -186,24 +186,28 @@ impl VoiceEntry {
     }
 }
 
-/// Every voice on the search path, by name (the user's shadow the checkout's).
+/// Every voice, by name: the user's, and the shipped ones they do not shadow.
 ///
 /// # Errors
 /// If a metadata file does not parse.
 pub fn list() -> Result<Vec<VoiceEntry>> {
     let mut voices: Vec<VoiceEntry> = Vec::new();
-    for dir in search_path() {
-        let Ok(read) = std::fs::read_dir(&dir) else { continue };
+    if let Some(Ok(read)) = user_dir().map(std::fs::read_dir) {
         let mut paths: Vec<PathBuf> = read
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
         paths.sort();
         for path in paths {
-            let entry = VoiceEntry::read(&path)?;
-            if !voices.iter().any(|v| v.name == entry.name) {
-                voices.push(entry);
-            }
+            voices.push(VoiceEntry::read(&path)?);
+        }
+    }
+    for (name, text) in crate::shipped::VOICES {
+        if !voices.iter().any(|v| v.name == *name) {
+            voices.push(VoiceEntry::parse(
+                text,
+                &crate::shipped::path(&format!("voices/{name}.toml")),
+            )?);
         }
     }
     voices.sort_by(|a, b| a.name.cmp(&b.name));

@@ -204,3 +204,44 @@ fn registry_models_install_from_their_mirror_and_show_their_licences() {
         detail("licences")
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_listing_quietly() {
+    use std::io::BufRead as _;
+    let store = tempfile::tempdir().expect("tempdir");
+    // More than a pipe holds (64 KiB), so the writer meets the closed pipe.
+    let lock = store.path().join("many.lock");
+    let mut text = String::from("version = 1\n");
+    for i in 0..2_000 {
+        text.push_str(&format!(
+            "\n[[model]]\nname = \"test/model-{i}\"\nkind = \"test\"\nurl = \"https://example.org/{i}.onnx\"\nsize = 1\nsha256 = \"\"\ndigest = \"computed\"\nlicense = \"MIT\"\n"
+        ));
+    }
+    std::fs::write(&lock, text).expect("write the lock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assistantd"))
+        .args(["models", "list", "--lock"])
+        .arg(&lock)
+        .env("ASSISTANTD_MODELS_DIR", store.path())
+        .env_remove("LD_LIBRARY_PATH")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("assistantd runs");
+    let mut first = String::new();
+    {
+        let stdout = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(stdout).read_line(&mut first).expect("a line");
+        // Dropping the reader closes the pipe, as `| head -1` does.
+    }
+    let out = child.wait_with_output().expect("it ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(first.starts_with("models.lock: "), "{first}");
+    assert!(!stderr.contains("panicked"), "no panic on a closed pipe: {stderr}");
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(
+        out.status.signal(),
+        Some(13),
+        "ended by SIGPIPE, as `ls | head` would be: {:?}",
+        out.status
+    );
+}

@@ -141,6 +141,7 @@ enum ModelsCommand {
 }
 
 fn main() -> ExitCode {
+    assistantd::native::die_quietly_on_a_closed_pipe();
     let mut filter = std::env::var("ASSISTANTD_LOG").unwrap_or_else(|_| "warn".into());
     // cpal's PulseAudio client logs the end of every connection, a normal
     // exit included, as an error; playback reports real failures itself.
