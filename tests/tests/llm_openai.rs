@@ -52,19 +52,25 @@ fn a_reply_streams_token_by_token_and_ends_with_its_reason() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let mut tokens = Vec::new();
+        // Tokens the client had while the server had not yet sent the end
+        // of the stream: a client that buffered the reply would have none.
+        // (How many depends on the machine's load: this tiny model makes
+        // tokens faster than a busy client may take them.)
+        let mut before_the_end = 0;
         while let Some(token) = reply.next().await {
             let token = token.unwrap_or_else(|e| panic!("{e}"));
-            // Delivered as it arrived: when the client has a token, the
-            // server has not yet sent the end of the stream.
             let sent: Vec<u8> = relay.chunks().into_iter().flat_map(|c| c.bytes).collect();
-            assert!(
-                !String::from_utf8_lossy(&sent).contains("[DONE]") || tokens.len() >= 23,
-                "token {} was held back until the stream ended",
-                tokens.len()
-            );
+            if !String::from_utf8_lossy(&sent).contains("[DONE]") {
+                before_the_end += 1;
+            }
             assert_eq!(token.turn, TurnId(4));
             tokens.push(token);
         }
+        assert!(
+            before_the_end >= 1,
+            "all {} tokens were held back until the stream ended",
+            tokens.len()
+        );
         assert!(
             !tokens.is_empty(),
             "no tokens: {:?} {:?}",
