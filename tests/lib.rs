@@ -83,6 +83,21 @@ pub fn shared_data(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// The power of the frequency `hz` in `samples` at `rate` (the Goertzel
+/// algorithm): how the audio tests tell which tone they hear.
+#[must_use]
+pub fn tone_power(samples: &[f32], hz: f64, rate: u32) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / f64::from(rate);
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0_f64, 0.0_f64);
+    for &x in samples {
+        let s0 = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    s1 * s1 + s2 * s2 - coeff * s1 * s2
+}
+
 /// Every file below `dir`, at any depth (not the folders).
 #[must_use]
 pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {

@@ -25,19 +25,6 @@ fn rms(samples: &[f32]) -> f64 {
     (samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len().max(1) as f64).sqrt()
 }
 
-/// Goertzel power of `samples` at `hz`.
-fn power_at(samples: &[f32], hz: f64, rate: u32) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * hz / f64::from(rate);
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0_f64, 0.0_f64);
-    for &x in samples {
-        let s0 = f64::from(x) + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    s1 * s1 + s2 * s2 - coeff * s1 * s2
-}
-
 /// Frames received until `until` returns true for the frames so far, or
 /// `limit` passes (then the test fails, naming `what`).
 fn collect(mic: &Microphone, limit: Duration, what: &str, until: impl Fn(&[AudioFrame]) -> bool) -> Vec<AudioFrame> {
@@ -107,7 +94,7 @@ fn the_microphone_delivers_20_ms_frames_stamped_in_order() {
         .filter(|f| rms(&f.samples) > 0.2)
         .flat_map(|f| f.samples.iter().copied())
         .collect();
-    let at = |hz| power_at(&loud, hz, rate);
+    let at = |hz| assistant_tests::tone_power(&loud, hz, rate);
     assert!(
         at(440.0) > 100.0 * at(880.0) && at(440.0) > 100.0 * at(220.0),
         "the 440 Hz tone came through"

@@ -46,15 +46,7 @@ fn chunk(turn: u64, clause: u32, samples: Vec<f32>) -> SpeechChunk {
 
 /// Power of `hz` in `samples` (Goertzel), normalised by length.
 fn power_at(samples: &[f32], hz: f32) -> f32 {
-    let w = 2.0 * std::f32::consts::PI * hz / RATE as f32;
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0_f32, 0.0_f32);
-    for &x in samples {
-        let s0 = x + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (samples.len().max(1) as f32).powi(2)
+    (assistant_tests::tone_power(samples, f64::from(hz), RATE) / (samples.len().max(1) as f64).powi(2)) as f32
 }
 
 /// The first and one past the last sample louder than silence, in 10 ms

