@@ -52,7 +52,8 @@
 //! hardware rate with its own filter. A device that refuses that rate is
 //! opened with its default configuration and rodio converts.
 
-use std::collections::VecDeque;
+mod heard;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -545,17 +546,6 @@ fn find_device(host: &cpal::Host, name: &str) -> Result<rodio::Device, PlaybackE
     })
 }
 
-/// A clause on its way through the ring.
-struct InFlight {
-    turn: TurnId,
-    clause: u32,
-    /// Its first sample's index in the pushed stream.
-    start: u64,
-    /// One past its last.
-    end: u64,
-    started: bool,
-}
-
 /// The device side, owned by thread `playback`.
 struct Output {
     _sink: rodio::MixerDeviceSink,
@@ -643,7 +633,7 @@ impl Output {
 
     /// The thread's loop: feed the ring, report progress, obey commands.
     fn run(mut self, commands: &mpsc::Receiver<Command>, events: &mpsc::Sender<PlaybackEvent>, stops: &AtomicU64) {
-        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        let mut ledger = heard::Ledger::default();
         // The chunk being pushed, and how much of it is in.
         let mut feeding: Option<(SpeechChunk, usize)> = None;
         let mut stops_seen = 0_u64;
@@ -667,7 +657,7 @@ impl Output {
             if stops.load(Ordering::Acquire) != stops_seen {
                 // Everything queued up to the Stop belongs to the
                 // interrupted reply.
-                if !self.flush(&mut feeding, &mut in_flight, events) {
+                if !self.flush(&mut feeding, &mut ledger, events) {
                     return;
                 }
                 loop {
@@ -697,13 +687,13 @@ impl Output {
                     feeding = None;
                 }
             }
-            self.report(&mut in_flight, events);
+            self.report(&mut ledger, events);
             if feeding.is_some() {
                 // Waiting for room in the ring.
                 std::thread::park_timeout(POLL);
                 continue;
             }
-            let wait = if in_flight.is_empty() {
+            let wait = if ledger.is_empty() {
                 Duration::from_millis(50)
             } else {
                 POLL
@@ -711,19 +701,12 @@ impl Output {
             match commands.recv_timeout(wait) {
                 Ok(Command::Play(chunk)) => {
                     tracing::debug!(turn = %chunk.turn, clause = chunk.clause, samples = chunk.samples.len(), "playing");
-                    let len = chunk.samples.len() as u64;
-                    in_flight.push_back(InFlight {
-                        turn: chunk.turn,
-                        clause: chunk.clause,
-                        start: self.pushed,
-                        end: self.pushed + len,
-                        started: false,
-                    });
+                    ledger.queue(chunk.turn, chunk.clause, self.pushed, chunk.samples.len());
                     feeding = Some((chunk, 0));
                 }
                 Ok(Command::Stop(done)) => {
                     // A stop whose counter we read before it was bumped.
-                    if !self.flush(&mut feeding, &mut in_flight, events) {
+                    if !self.flush(&mut feeding, &mut ledger, events) {
                         return;
                     }
                     stops_seen += 1;
@@ -748,11 +731,11 @@ impl Output {
     fn flush(
         &mut self,
         feeding: &mut Option<(SpeechChunk, usize)>,
-        in_flight: &mut VecDeque<InFlight>,
+        ledger: &mut heard::Ledger,
         events: &mpsc::Sender<PlaybackEvent>,
     ) -> bool {
         *feeding = None;
-        self.report(in_flight, events);
+        self.report(ledger, events);
         let flush_to = self.pushed;
         self.shared.flushed_from.store(u64::MAX, Ordering::Release);
         self.shared.flush_to.store(flush_to, Ordering::Release);
@@ -766,33 +749,7 @@ impl Output {
         }
         // Where the callback cut; if it never had to, everything played.
         let cut = self.shared.flushed_from.load(Ordering::Acquire).min(flush_to);
-        let at = self.time_of(cut);
-        for clause in in_flight.drain(..) {
-            let played = cut.clamp(clause.start, clause.end) - clause.start;
-            let of = clause.end - clause.start;
-            if played > 0 && !clause.started {
-                let _ = events.send(PlaybackEvent::Started {
-                    turn: clause.turn,
-                    clause: clause.clause,
-                    at: self.time_of(clause.start),
-                });
-            }
-            let event = if played == of && of > 0 {
-                PlaybackEvent::Finished {
-                    turn: clause.turn,
-                    clause: clause.clause,
-                    at: self.time_of(clause.end),
-                    samples: usize::try_from(of).unwrap_or(usize::MAX),
-                }
-            } else {
-                PlaybackEvent::Interrupted {
-                    turn: clause.turn,
-                    clause: clause.clause,
-                    at,
-                    played: usize::try_from(played).unwrap_or(usize::MAX),
-                    of: usize::try_from(of).unwrap_or(usize::MAX),
-                }
-            };
+        for event in ledger.cut(cut, |i| self.time_of(i)) {
             let _ = events.send(event);
         }
         true
@@ -812,39 +769,16 @@ impl Output {
     /// The time the sample at `index` was (or is computed to have been)
     /// handed to the device.
     fn time_of(&self, index: u64) -> Timestamp {
-        match self.shared.anchor() {
-            Some((anchor, at)) if index >= anchor => {
-                let ns = (index - anchor) as u128 * 1_000_000_000 / u128::from(self.rate.max(1));
-                Timestamp::from_nanos(at.as_nanos() + u64::try_from(ns).unwrap_or(u64::MAX))
-            }
-            Some((_, at)) => at,
-            None => Timestamp::ZERO,
-        }
+        heard::place(index, self.shared.anchor(), self.rate)
     }
 
-    fn report(&self, in_flight: &mut VecDeque<InFlight>, events: &mpsc::Sender<PlaybackEvent>) {
+    fn report(&self, ledger: &mut heard::Ledger, events: &mpsc::Sender<PlaybackEvent>) {
         let popped = self.shared.popped.load(Ordering::Acquire);
-        while let Some(front) = in_flight.front_mut() {
-            if !front.started && (popped > front.start || (front.start == front.end && popped >= front.end)) {
-                front.started = true;
-                tracing::debug!(turn = %front.turn, clause = front.clause, "reached the device");
-                let _ = events.send(PlaybackEvent::Started {
-                    turn: front.turn,
-                    clause: front.clause,
-                    at: self.time_of(front.start),
-                });
+        for event in ledger.progress(popped, |i| self.time_of(i)) {
+            if let PlaybackEvent::Started { turn, clause, .. } = &event {
+                tracing::debug!(turn = %turn, clause = clause, "reached the device");
             }
-            if popped >= front.end {
-                let _ = events.send(PlaybackEvent::Finished {
-                    turn: front.turn,
-                    clause: front.clause,
-                    at: self.time_of(front.end),
-                    samples: usize::try_from(front.end - front.start).unwrap_or(usize::MAX),
-                });
-                in_flight.pop_front();
-            } else {
-                break;
-            }
+            let _ = events.send(event);
         }
     }
 }
