@@ -519,16 +519,9 @@ fn settings_name(device: Option<&str>) -> String {
 }
 
 fn open_error(device: &str, error: &rodio::DeviceSinkError) -> PlaybackError {
-    let mut reason = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
-    }
     PlaybackError::Open {
         device: device.to_owned(),
-        reason,
+        reason: assistant_core::error::chain(error),
     }
 }
 

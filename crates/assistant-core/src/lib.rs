@@ -12,9 +12,11 @@
 //!   and the synthesized audio chunk that playback consumes.
 //! - [`event`]: transcript events, LLM tokens, clauses, and the turn id that
 //!   ties one user utterance to its reply.
+//! - [`error`]: the one place an error's chain of causes becomes words.
 
 pub mod audio;
 pub mod clock;
+pub mod error;
 pub mod event;
 
 pub use audio::{AudioFrame, SpeechChunk};

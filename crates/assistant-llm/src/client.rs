@@ -555,16 +555,9 @@ fn connect_reason(error: &reqwest::Error) -> String {
     innermost.map_or_else(|| error.to_string(), ToString::to_string)
 }
 
-/// The whole chain of a reqwest error (its Display stops at the top), URL left out.
+/// The whole chain of a reqwest error (its Display stops at the top).
 pub(crate) fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    assistant_core::error::chain(error)
 }
 
 #[cfg(test)]

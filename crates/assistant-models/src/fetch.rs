@@ -436,14 +436,7 @@ const ENOSPC: i32 = 28;
 
 /// The whole chain of a reqwest error (its Display stops at the top).
 fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    assistant_core::error::chain(error)
 }
 
 /// The `.part` file: appends, hashes what it holds, and turns a full disk
