@@ -268,13 +268,14 @@ fn wait_ready(env: &[(&'static str, String)]) {
 }
 
 /// Plays `samples` (mono `f32` at `rate`) into the microphone's sink, from
-/// a child that inherited [`Pulse::env`] (or with `env` on top); returns
-/// the `pacat` process, which exits once it has played them.
+/// a child that inherited [`Pulse::env`] (or with `env` on top). The
+/// `pacat` process exits once it has played them; dropping the returned
+/// guard stops it sooner and reaps it.
 ///
 /// # Panics
 /// If `pacat` cannot start.
 #[must_use]
-pub fn feed_mic(env: &[(&'static str, String)], samples: &[f32], rate: u32) -> Child {
+pub fn feed_mic(env: &[(&'static str, String)], samples: &[f32], rate: u32) -> ChildGuard {
     use std::io::Write as _;
     let mut child = Command::new("pacat")
         .arg("--playback")
@@ -293,7 +294,7 @@ pub fn feed_mic(env: &[(&'static str, String)], samples: &[f32], rate: u32) -> C
             let _ = stdin.write_all(&bytes);
         });
     }
-    child
+    ChildGuard(child)
 }
 
 /// Starts a new server where the one a child was given listened (same
@@ -303,7 +304,7 @@ pub fn feed_mic(env: &[(&'static str, String)], samples: &[f32], rate: u32) -> C
 /// # Panics
 /// Outside a child given [`Pulse::env`], or if the server does not come up.
 #[must_use]
-pub fn restart_inherited_server() -> ServerGuard {
+pub fn restart_inherited_server() -> ChildGuard {
     let socket = std::env::var("PULSE_SERVER")
         .ok()
         .and_then(|s| s.strip_prefix("unix:").map(PathBuf::from))
@@ -313,14 +314,15 @@ pub fn restart_inherited_server() -> ServerGuard {
         .unwrap_or_else(|| panic!("no XDG_RUNTIME_DIR: not a child of a Pulse test"));
     let child = spawn_server(&home, &socket);
     wait_ready(&[]);
-    ServerGuard(child)
+    ChildGuard(child)
 }
 
-/// A server started by [`restart_inherited_server`]; dropping it stops it.
+/// A process started for a test ([`restart_inherited_server`],
+/// [`feed_mic`]); dropping it stops it and reaps it.
 #[derive(Debug)]
-pub struct ServerGuard(Child);
+pub struct ChildGuard(Child);
 
-impl Drop for ServerGuard {
+impl Drop for ChildGuard {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();

@@ -82,34 +82,30 @@ impl Chunker {
     pub fn push_text(&mut self, text: &str, at: Timestamp) -> Vec<Clause> {
         let pieces = self.speakable.push(text);
         let mut out = Vec::new();
-        for piece in pieces {
-            match piece {
-                Piece::Text(text) => {
-                    for c in text.chars() {
-                        self.char(c, at, &mut out);
-                    }
-                }
-                Piece::Break => self.cut(at, &mut out),
-            }
-        }
+        self.feed(pieces, at, &mut out);
         out
     }
 
     /// The reply ended at `at`: returns the last clause, if any text is left.
     pub fn finish(&mut self, at: Timestamp) -> Vec<Clause> {
+        let pieces = self.speakable.finish();
         let mut out = Vec::new();
-        for piece in self.speakable.finish() {
+        self.feed(pieces, at, &mut out);
+        self.cut(at, &mut out);
+        out
+    }
+
+    fn feed(&mut self, pieces: Vec<Piece>, at: Timestamp, out: &mut Vec<Clause>) {
+        for piece in pieces {
             match piece {
                 Piece::Text(text) => {
                     for c in text.chars() {
-                        self.char(c, at, &mut out);
+                        self.char(c, at, out);
                     }
                 }
-                Piece::Break => self.cut(at, &mut out),
+                Piece::Break => self.cut(at, out),
             }
         }
-        self.cut(at, &mut out);
-        out
     }
 
     fn char(&mut self, c: char, at: Timestamp, out: &mut Vec<Clause>) {

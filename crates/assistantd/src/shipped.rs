@@ -73,11 +73,14 @@ mod tests {
         let names = |list: &[(&str, &str)]| -> Vec<String> { list.iter().map(|(n, _)| (*n).to_owned()).collect() };
         assert_eq!(names(PROFILES), on_disk("configs"), "configs/*.toml and PROFILES");
         assert_eq!(names(VOICES), on_disk("voices"), "voices/*.toml and VOICES");
-        for (name, text) in PROFILES {
-            assert_eq!(
-                std::fs::read_to_string(root.join(format!("configs/{name}.toml"))).expect("on disk"),
-                *text
-            );
+        for (dir, list) in [("configs", PROFILES), ("voices", VOICES)] {
+            for (name, text) in list {
+                assert_eq!(
+                    std::fs::read_to_string(root.join(format!("{dir}/{name}.toml"))).expect("on disk"),
+                    *text,
+                    "{dir}/{name}.toml"
+                );
+            }
         }
         assert_eq!(
             std::fs::read_to_string(root.join("models.lock")).expect("on disk"),
