@@ -230,6 +230,9 @@ struct Shared {
     /// The device has pulled [`RingSource::live_after`] samples (silence
     /// included): it is past its start-up and pulls at its steady pace.
     live: AtomicBool,
+    /// Barge-in's first step: the callback plays silence and takes nothing
+    /// from the ring until this is cleared ([`Pause`]).
+    paused: AtomicBool,
     /// The device reported an error that ends the stream.
     failed: AtomicBool,
     /// Errors the device reported, fatal or not (xruns, transient I/O
@@ -247,6 +250,7 @@ impl Shared {
             flushed_from: AtomicU64::new(0),
             anchor: crate::anchor::Anchor::default(),
             live: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             errors: AtomicU64::new(0),
             last_error: Mutex::new(String::new()),
@@ -324,6 +328,12 @@ impl Iterator for RingSource {
             self.shared.popped.store(self.popped, Ordering::Release);
             self.idle = true;
         }
+        if self.shared.paused.load(Ordering::Acquire) {
+            // Silence until resumed; the next sample played is stamped
+            // anew, so the schedule of what follows stays exact.
+            self.idle = true;
+            return Some(0.0);
+        }
         match self.ring.pop() {
             Ok(sample) => {
                 if self.idle {
@@ -376,9 +386,45 @@ pub struct Speaker {
     /// sent, so the thread notices a stop while chunks are still queued
     /// ahead of it.
     stops: Arc<AtomicU64>,
+    /// What the audio callback reads: here for [`Speaker::pause_handle`].
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     device: String,
     sample_rate: u32,
+}
+
+/// Pauses and resumes a [`Speaker`] from any thread, at once: the next
+/// device callback plays silence, and nothing queued is lost. Barge-in
+/// pauses the moment the microphone hears someone, then either stops the
+/// speaker (it was speech) or resumes it where it paused (a cough, a door).
+/// Cheap to clone; it does nothing once its speaker is gone.
+#[derive(Clone)]
+pub struct Pause {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Pause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pause").field("paused", &self.is_paused()).finish()
+    }
+}
+
+impl Pause {
+    /// Silences the device from its next callback; queued audio waits.
+    pub fn pause(&self) {
+        self.shared.paused.store(true, Ordering::Release);
+    }
+
+    /// Plays on from the sample after the last one played.
+    pub fn resume(&self) {
+        self.shared.paused.store(false, Ordering::Release);
+    }
+
+    /// Whether the speaker is paused.
+    #[must_use]
+    pub fn is_paused(&self) -> bool {
+        self.shared.paused.load(Ordering::Acquire)
+    }
 }
 
 impl std::fmt::Debug for Speaker {
@@ -416,7 +462,7 @@ impl Speaker {
                     }
                 };
                 output.wait_until_live();
-                let _ = opened_tx.send(Ok(output.device.clone()));
+                let _ = opened_tx.send(Ok((output.device.clone(), Arc::clone(&output.shared))));
                 output.run(&command_rx, &event_tx, &thread_stops);
             })
             .map_err(|e| PlaybackError::Open {
@@ -424,10 +470,11 @@ impl Speaker {
                 reason: format!("cannot start the playback thread: {e}"),
             })?;
         match opened_rx.recv() {
-            Ok(Ok(device)) => Ok(Self {
+            Ok(Ok((device, shared))) => Ok(Self {
                 commands: Some(commands),
                 events: Some(events),
                 stops,
+                shared,
                 thread: Some(thread),
                 device,
                 sample_rate: settings.sample_rate,
@@ -475,7 +522,8 @@ impl Speaker {
     /// Barge-in: drops every chunk queued so far and silences the device
     /// within one callback; returns once the callback has let go of the
     /// audio. [`PlaybackEvent::Interrupted`] events say how much of each
-    /// clause was heard. Chunks played after `stop` returns play normally.
+    /// clause was heard. Chunks played after `stop` returns play normally
+    /// (a [`Pause`] in force ends with the audio it held).
     ///
     /// # Errors
     /// [`PlaybackError::Closed`] if the playback thread is gone.
@@ -489,7 +537,18 @@ impl Speaker {
         commands
             .send(Command::Stop(done_tx))
             .map_err(|_| PlaybackError::Closed)?;
-        done_rx.recv().map_err(|_| PlaybackError::Closed)
+        done_rx.recv().map_err(|_| PlaybackError::Closed)?;
+        // What was paused is gone: the next reply plays at once.
+        self.shared.paused.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// A handle that pauses and resumes this speaker from any thread.
+    #[must_use]
+    pub fn pause_handle(&self) -> Pause {
+        Pause {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// The next event, waiting at most `timeout`; `None` on timeout or once
@@ -640,7 +699,8 @@ impl Output {
             // any for a while: it is stuck or gone (a dead sound server
             // shows up as I/O errors that cpal keeps retrying).
             let popped = self.shared.popped.load(Ordering::Acquire);
-            if popped != progress.0 || popped == self.pushed {
+            let paused = self.shared.paused.load(Ordering::Acquire);
+            if popped != progress.0 || popped == self.pushed || paused {
                 progress = (popped, Instant::now());
             } else if progress.1.elapsed() > STALL {
                 let reason = self.shared.last_error_or("the device stopped taking audio");
