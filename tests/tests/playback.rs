@@ -175,7 +175,7 @@ fn stop_cuts_the_clause_and_reports_how_much_was_heard() {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(next_event(&speaker), PlaybackEvent::Started { clause: 0, .. }));
         std::thread::sleep(Duration::from_millis(400));
-        speaker.stop().unwrap_or_else(|e| panic!("{e}"));
+        speaker.stop_through(TurnId(1)).unwrap_or_else(|e| panic!("{e}"));
         let cut = next_event(&speaker);
         let PlaybackEvent::Interrupted {
             clause: 0, played, of, ..
@@ -189,6 +189,17 @@ fn stop_cuts_the_clause_and_reports_how_much_was_heard() {
         assert!(
             matches!(never, PlaybackEvent::Interrupted { clause: 1, played: 0, of, .. } if of == RATE as usize),
             "{never:?}"
+        );
+
+        // A late chunk of the stopped turn (a play that raced the stop) is
+        // dropped unheard.
+        speaker
+            .play(chunk(1, 2, tone(660.0, 0.5)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let late = next_event(&speaker);
+        assert!(
+            matches!(late, PlaybackEvent::Interrupted { turn: TurnId(1), clause: 2, played: 0, .. }),
+            "{late:?}"
         );
 
         // The next turn plays normally after the stop.

@@ -381,11 +381,17 @@ enum Command {
 /// Dropping it stops playback at once and closes the device.
 pub struct Speaker {
     commands: Option<mpsc::SyncSender<Command>>,
-    events: Option<mpsc::Receiver<PlaybackEvent>>,
+    /// Read by one caller at a time; the mutex makes the speaker `Sync`,
+    /// so playing, stopping and reading events can happen on different
+    /// threads. (The audio callback never sees it.)
+    events: Option<Mutex<mpsc::Receiver<PlaybackEvent>>>,
     /// Stops requested: incremented by each `stop` before its command is
     /// sent, so the thread notices a stop while chunks are still queued
     /// ahead of it.
     stops: Arc<AtomicU64>,
+    /// Chunks of this turn and earlier ones are dropped on arrival
+    /// ([`Speaker::stop_through`]); `0` drops none.
+    dropped_through: Arc<AtomicU64>,
     /// What the audio callback reads: here for [`Speaker::pause_handle`].
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -450,6 +456,8 @@ impl Speaker {
         let (opened_tx, opened_rx) = mpsc::sync_channel(1);
         let stops = Arc::new(AtomicU64::new(0));
         let thread_stops = Arc::clone(&stops);
+        let dropped_through = Arc::new(AtomicU64::new(0));
+        let thread_dropped = Arc::clone(&dropped_through);
         let thread_settings = settings.clone();
         let thread = std::thread::Builder::new()
             .name("playback".into())
@@ -463,7 +471,7 @@ impl Speaker {
                 };
                 output.wait_until_live();
                 let _ = opened_tx.send(Ok((output.device.clone(), Arc::clone(&output.shared))));
-                output.run(&command_rx, &event_tx, &thread_stops);
+                output.run(&command_rx, &event_tx, &thread_stops, &thread_dropped);
             })
             .map_err(|e| PlaybackError::Open {
                 device: settings_name(settings.device.as_deref()),
@@ -472,8 +480,9 @@ impl Speaker {
         match opened_rx.recv() {
             Ok(Ok((device, shared))) => Ok(Self {
                 commands: Some(commands),
-                events: Some(events),
+                events: Some(Mutex::new(events)),
                 stops,
+                dropped_through,
                 shared,
                 thread: Some(thread),
                 device,
@@ -543,6 +552,18 @@ impl Speaker {
         Ok(())
     }
 
+    /// Barge-in for a whole turn: as [`Speaker::stop`], and every chunk of
+    /// `turn` or an earlier turn that arrives afterwards (a `play` racing
+    /// with this call) is dropped unplayed, reported as
+    /// [`PlaybackEvent::Interrupted`] with nothing played.
+    ///
+    /// # Errors
+    /// As [`Speaker::stop`].
+    pub fn stop_through(&self, turn: TurnId) -> Result<(), PlaybackError> {
+        self.dropped_through.fetch_max(turn.0, Ordering::AcqRel);
+        self.stop()
+    }
+
     /// A handle that pauses and resumes this speaker from any thread.
     #[must_use]
     pub fn pause_handle(&self) -> Pause {
@@ -554,12 +575,12 @@ impl Speaker {
     /// The next event, waiting at most `timeout`; `None` on timeout or once
     /// the thread has ended and every event was read.
     pub fn next_event(&self, timeout: Duration) -> Option<PlaybackEvent> {
-        self.events.as_ref()?.recv_timeout(timeout).ok()
+        self.events.as_ref()?.lock().ok()?.recv_timeout(timeout).ok()
     }
 
     /// The next event if one is waiting.
     pub fn try_event(&self) -> Option<PlaybackEvent> {
-        self.events.as_ref()?.try_recv().ok()
+        self.events.as_ref()?.lock().ok()?.try_recv().ok()
     }
 }
 
@@ -684,7 +705,13 @@ impl Output {
     }
 
     /// The thread's loop: feed the ring, report progress, obey commands.
-    fn run(mut self, commands: &mpsc::Receiver<Command>, events: &mpsc::Sender<PlaybackEvent>, stops: &AtomicU64) {
+    fn run(
+        mut self,
+        commands: &mpsc::Receiver<Command>,
+        events: &mpsc::Sender<PlaybackEvent>,
+        stops: &AtomicU64,
+        dropped_through: &AtomicU64,
+    ) {
         let mut ledger = heard::Ledger::default();
         // The chunk being pushed, and how much of it is in.
         let mut feeding: Option<(SpeechChunk, usize)> = None;
@@ -752,6 +779,15 @@ impl Output {
                 POLL
             };
             match commands.recv_timeout(wait) {
+                Ok(Command::Play(chunk)) if chunk.turn.0 <= dropped_through.load(Ordering::Acquire) => {
+                    let _ = events.send(PlaybackEvent::Interrupted {
+                        turn: chunk.turn,
+                        clause: chunk.clause,
+                        at: self.time_of(self.pushed),
+                        played: 0,
+                        of: chunk.samples.len(),
+                    });
+                }
                 Ok(Command::Play(chunk)) => {
                     tracing::debug!(turn = %chunk.turn, clause = chunk.clause, samples = chunk.samples.len(), "playing");
                     ledger.queue(chunk.turn, chunk.clause, self.pushed, chunk.samples.len());
