@@ -198,7 +198,15 @@ fn stop_cuts_the_clause_and_reports_how_much_was_heard() {
             .unwrap_or_else(|e| panic!("{e}"));
         let late = next_event(&speaker);
         assert!(
-            matches!(late, PlaybackEvent::Interrupted { turn: TurnId(1), clause: 2, played: 0, .. }),
+            matches!(
+                late,
+                PlaybackEvent::Interrupted {
+                    turn: TurnId(1),
+                    clause: 2,
+                    played: 0,
+                    ..
+                }
+            ),
             "{late:?}"
         );
 
@@ -244,53 +252,59 @@ fn stop_cuts_the_clause_and_reports_how_much_was_heard() {
 
 #[test]
 fn pause_silences_the_device_and_resume_plays_on_from_where_it_paused() {
-    with_pulse("pause_silences_the_device_and_resume_plays_on_from_where_it_paused", || {
-        let clock = Clock::start();
-        let speaker = open(clock);
-        let pause = speaker.pause_handle();
-        let recording = Recording::start(&[], RATE);
-        speaker
-            .play(chunk(1, 0, tone(440.0, 1.0)))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(next_event(&speaker), PlaybackEvent::Started { clause: 0, .. }));
-        std::thread::sleep(Duration::from_millis(300));
-        pause.pause();
-        assert!(pause.is_paused());
-        // Far longer than the stall limit would allow for a device that
-        // stopped taking audio: a pause is no failure.
-        std::thread::sleep(Duration::from_millis(700));
-        assert_eq!(speaker.try_event(), None, "an event while paused");
-        pause.resume();
-        let finished = next_event(&speaker);
-        assert!(
-            matches!(finished, PlaybackEvent::Finished { clause: 0, samples, .. } if samples == RATE as usize),
-            "{finished:?}"
-        );
-        record_for(&recording, 0.3);
-        let audio = recording.stop();
+    with_pulse(
+        "pause_silences_the_device_and_resume_plays_on_from_where_it_paused",
+        || {
+            let clock = Clock::start();
+            let speaker = open(clock);
+            let pause = speaker.pause_handle();
+            let recording = Recording::start(&[], RATE);
+            speaker
+                .play(chunk(1, 0, tone(440.0, 1.0)))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(matches!(next_event(&speaker), PlaybackEvent::Started { clause: 0, .. }));
+            std::thread::sleep(Duration::from_millis(300));
+            pause.pause();
+            assert!(pause.is_paused());
+            // Far longer than the stall limit would allow for a device that
+            // stopped taking audio: a pause is no failure.
+            std::thread::sleep(Duration::from_millis(700));
+            assert_eq!(speaker.try_event(), None, "an event while paused");
+            pause.resume();
+            let finished = next_event(&speaker);
+            assert!(
+                matches!(finished, PlaybackEvent::Finished { clause: 0, samples, .. } if samples == RATE as usize),
+                "{finished:?}"
+            );
+            record_for(&recording, 0.3);
+            let audio = recording.stop();
 
-        // The sink heard the whole second of tone, in two parts with a gap
-        // as long as the pause (give or take a device buffer), and nothing
-        // of it was lost or repeated.
-        let window = RATE as usize / 100;
-        let loud: Vec<bool> = audio
-            .chunks(window)
-            .map(|w| w.iter().map(|s| s * s).sum::<f32>() / w.len() as f32 > 1e-4)
-            .collect();
-        let first = loud.iter().position(|&l| l).unwrap_or_else(|| panic!("the sink played nothing"));
-        let gap_start = first + loud[first..].iter().position(|&l| !l).unwrap_or(0);
-        let gap_end = gap_start + loud[gap_start..].iter().position(|&l| l).unwrap_or(0);
-        let last = loud.iter().rposition(|&l| l).unwrap_or(0) + 1;
-        let seconds = |windows: usize| windows as f32 / 100.0;
-        let sounded = seconds(gap_start - first) + seconds(last - gap_end);
-        let gap = seconds(gap_end - gap_start);
-        assert!((sounded - 1.0).abs() < 0.05, "heard {sounded} s of a 1 s tone");
-        assert!(
-            (gap - 0.7).abs() < 0.12,
-            "the pause was heard as {gap} s of silence, expected about 0.7 s"
-        );
-        assert!(seconds(gap_start - first) > 0.2, "paused too early");
-    });
+            // The sink heard the whole second of tone, in two parts with a gap
+            // as long as the pause (give or take a device buffer), and nothing
+            // of it was lost or repeated.
+            let window = RATE as usize / 100;
+            let loud: Vec<bool> = audio
+                .chunks(window)
+                .map(|w| w.iter().map(|s| s * s).sum::<f32>() / w.len() as f32 > 1e-4)
+                .collect();
+            let first = loud
+                .iter()
+                .position(|&l| l)
+                .unwrap_or_else(|| panic!("the sink played nothing"));
+            let gap_start = first + loud[first..].iter().position(|&l| !l).unwrap_or(0);
+            let gap_end = gap_start + loud[gap_start..].iter().position(|&l| l).unwrap_or(0);
+            let last = loud.iter().rposition(|&l| l).unwrap_or(0) + 1;
+            let seconds = |windows: usize| windows as f32 / 100.0;
+            let sounded = seconds(gap_start - first) + seconds(last - gap_end);
+            let gap = seconds(gap_end - gap_start);
+            assert!((sounded - 1.0).abs() < 0.05, "heard {sounded} s of a 1 s tone");
+            assert!(
+                (gap - 0.7).abs() < 0.12,
+                "the pause was heard as {gap} s of silence, expected about 0.7 s"
+            );
+            assert!(seconds(gap_start - first) > 0.2, "paused too early");
+        },
+    );
 }
 
 #[test]

@@ -8,7 +8,16 @@
 //! The turn loop that wires the stages with bounded channels comes next
 //! (issue 13); it may depend on the stage crates, and no stage depends on it.
 
+pub mod barge_in;
 pub mod chunker;
+pub mod daemon;
+pub mod io;
+pub mod record;
 pub mod speakable;
+pub mod spoken;
+pub mod turn;
 
+pub use barge_in::{BargeIn, BargeInMode, BargeInSettings, Decision};
 pub use chunker::{Chunker, ChunkerSettings};
+pub use daemon::{Daemon, DaemonSettings, PipelineError, Summary, TurnState};
+pub use io::{MicSource, Sink, Source, SourceItem, SpeakerSink};

@@ -1,16 +1,48 @@
-//! `assistantd doctor`: proves the native stack works on this machine.
+//! `assistantd doctor`: is this machine ready to run this profile?
 //!
-//! It crosses every native boundary the daemon depends on (sherpa-onnx,
-//! ONNX Runtime through `ort`, espeak-ng) and, given a Silero VAD model and a
-//! WAV file, runs real inference through both engines. It checks the
-//! installed models against models.lock (by the store's digest cache) and
-//! names the models whose licence forbids commercial use. Each check reports
-//! what it found or the error that names the fix.
+//! Most failures of a voice assistant are set-up: a native library that
+//! does not load, a model that was never fetched or is damaged, a
+//! microphone name that matches nothing, a model server that is stopped or
+//! lacks the model. The daemon finds each of these only when it reaches
+//! them; `doctor` looks for all of them at once, without starting anything,
+//! and prints one line per check: what it found, or what is wrong and the
+//! command or setting that fixes it. A check that fails does not stop the
+//! others.
+//!
+//! What is checked, in order:
+//!
+//! - `sherpa-onnx`, `onnxruntime`, `espeak-ng`: every native boundary the
+//!   daemon crosses, for real (the ONNX Runtime sherpa-onnx mapped is the
+//!   one `ort` uses; espeak-ng phonemizes a sentence from its data folder).
+//! - `vad (sherpa-onnx)`, `vad (ort)`: with `--vad-model` (and `--wav`),
+//!   a Silero VAD through both engines.
+//! - `models`, `licences`: every file models.lock pins that is installed
+//!   is intact, and which pinned models forbid commercial use.
+//! - `profile`: the profile (`--profile`, default `jarvis`) parses.
+//! - `model <name>`: each file the profile uses (models.lock's `profiles`
+//!   keys, as `assistantd models list --profile` shows them): verified
+//!   against its pinned size and sha256 (the digest cached by size and
+//!   mtime, as at start-up), missing, or corrupt (both digests named).
+//! - `input device`, `output device`: the profile's `[audio]` devices (or
+//!   the system defaults) are there and report a format. No stream is
+//!   opened, so the check is safe while something else uses them.
+//! - `llm server`: the profile's `[llm]` server answers and has the model,
+//!   with short timeouts (a stopped server fails in well under ten seconds,
+//!   whatever the profile's own timeouts are).
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use assistant_audio::devices::{self, Direction, Missing};
+use assistant_models::{Lock, Status, Store};
 use serde::Serialize;
+
+use crate::profile::Profile;
+
+/// The longest `doctor` waits for the model server to accept a connection.
+const LLM_CONNECT: Duration = Duration::from_secs(2);
+/// The longest `doctor` waits for the model server to answer a request.
+const LLM_ANSWER: Duration = Duration::from_secs(3);
 
 /// What to check beyond the libraries themselves.
 #[derive(Clone, Debug, Default)]
@@ -25,6 +57,9 @@ pub struct DoctorOptions {
     pub sentence: String,
     /// Where models.lock and the store are: checks the installed models.
     pub models: Option<crate::models::Locations>,
+    /// The profile (a name or a path, as [`Profile::load`] takes it) whose
+    /// models, devices and model server to check; `None`: none of those.
+    pub profile: Option<String>,
 }
 
 /// The outcome of one check.
@@ -92,29 +127,167 @@ pub fn run(options: &DoctorOptions) -> Vec<Check> {
         });
         check("vad (ort)", &mut || vad_model_with_ort(model));
     }
+    let mut opened = None;
     if let Some(at) = &options.models {
         match at.open() {
             Ok((lock, store)) => {
                 check("models", &mut || installed_models(&lock, &store));
                 check("licences", &mut || Ok(licences(&lock, &store)));
+                opened = Some((lock, store));
             }
             Err(e) => check("models", &mut || Err(format!("{e:#}"))),
         }
     }
+    let Some(wanted) = &options.profile else {
+        return checks;
+    };
+    let mut loaded = None;
+    check("profile", &mut || {
+        let profile = Profile::load(wanted).map_err(|e| format!("{e:#}"))?;
+        let detail = format!("{} from {}", profile.name(), profile.path.display());
+        loaded = Some(profile);
+        Ok(detail)
+    });
+    let Some(profile) = loaded else {
+        return checks;
+    };
+    if let Some((lock, store)) = &opened {
+        let name = profile.name();
+        match crate::models::profile_models(lock, &name) {
+            Ok(entries) => {
+                for entry in entries {
+                    check(&format!("model {}", entry.name), &mut || {
+                        model_status(store, entry, &name)
+                    });
+                }
+            }
+            Err(e) => check("profile models", &mut || {
+                Err(format!(
+                    "{e:#}; models.lock's `profiles` keys say which profiles use each file, and `assistantd models fetch --profile` goes by them"
+                ))
+            }),
+        }
+    }
+    check("input device", &mut || device(&profile, Direction::Input));
+    check("output device", &mut || device(&profile, Direction::Output));
+    check("llm server", &mut || llm_server(&profile));
     checks
+}
+
+/// One model file of the profile: verified (with the start of its digest),
+/// missing, or corrupt, each with the command that installs it.
+fn model_status(store: &Store, entry: &assistant_models::ModelEntry, profile: &str) -> Result<String, String> {
+    match store.status(entry) {
+        Status::Verified { size } => {
+            let digest = store.expected_digest(entry).unwrap_or_default();
+            Ok(format!(
+                "verified: sha256 {}… as models.lock pins, {:.1} MB at {}",
+                digest.get(..12).unwrap_or(&digest),
+                size as f64 / 1e6,
+                store.path(entry).display()
+            ))
+        }
+        Status::Missing => Err(format!(
+            "missing: not installed at {}; run `assistantd models fetch --profile {profile}`",
+            store.path(entry).display()
+        )),
+        Status::Corrupt(e) => Err(format!("corrupt: {e}")),
+    }
+}
+
+/// The profile's `[audio]` device of `direction` (or the default): there,
+/// and able to say its format.
+fn device(profile: &Profile, direction: Direction) -> Result<String, String> {
+    let (key, setting) = match direction {
+        Direction::Input => ("input_device", profile.audio.input_device.as_deref()),
+        Direction::Output => ("output_device", profile.audio.output_device.as_deref()),
+    };
+    let file = profile.path.display();
+    let server_hint = "no audio server or device: is PulseAudio or PipeWire running?";
+    match devices::locate(direction, setting) {
+        Ok(found) => {
+            let chosen = match setting {
+                Some(name) => format!("[audio] {key} = {name:?}"),
+                None if found.device.is_default => "the system default".to_owned(),
+                None => "the sound system's default".to_owned(),
+            };
+            let via = if found.host.eq_ignore_ascii_case("alsa") {
+                " through ALSA (no PulseAudio or PipeWire server answered)".to_owned()
+            } else {
+                format!(" through {}", found.host)
+            };
+            Ok(format!(
+                "'{}' ({}), {chosen}: {} Hz, {} channel(s){via}",
+                found.device.name, found.device.id, found.sample_rate, found.channels
+            ))
+        }
+        Err(Missing::NotFound { name, available, .. }) => Err(format!(
+            "no {direction} device '{name}' (available: {available}); set [audio] {key} in {file} to one of `assistantd devices`, or leave it out for the default"
+        )),
+        Err(Missing::NoDefault { available, .. }) if available == "none" => {
+            Err(format!("no {direction} device at all: {server_hint}"))
+        }
+        Err(Missing::NoDefault { available, .. }) => Err(format!(
+            "no default {direction} device (available: {available}); set [audio] {key} in {file} to one of `assistantd devices`"
+        )),
+        Err(e @ Missing::Unusable { .. }) => Err(format!(
+            "{e}: no audio server or device? is PulseAudio or PipeWire running, and is the device plugged in and not held by another program? (`assistantd devices` lists them)"
+        )),
+        Err(e @ Missing::Unavailable { .. }) => Err(format!("{e}: {server_hint}")),
+    }
+}
+
+/// The profile's model server: it answers, and has the model. The
+/// profile's timeouts are capped (doctor must not hang on a stopped or
+/// unreachable server) and nothing is retried.
+fn llm_server(profile: &Profile) -> Result<String, String> {
+    use assistant_llm::{Backend, Client, LlmError};
+    let think = profile
+        .think_config(&crate::profile::LlmOverrides::default())
+        .map_err(|e| format!("{e:#}"))?;
+    let mut server = think.server;
+    server.timeouts.connect = server.timeouts.connect.min(LLM_CONNECT);
+    server.timeouts.first_token = server.timeouts.first_token.min(LLM_ANSWER);
+    server.retry.attempts = 1;
+    let backend = server.backend;
+    let model = server.model.clone();
+    let client = Client::new(server).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let version = client.version().await.map_err(|e| e.to_string())?;
+        let at = client.endpoint();
+        let server = match version {
+            Some(v) => format!("{} {v} at {}", backend.label(), at.url),
+            None => format!("{at}"),
+        };
+        match client.list_models().await {
+            Err(LlmError::Http { status: 404, .. }) if backend == Backend::OpenAi => {
+                return Ok(format!(
+                    "{server} answers, but cannot list its models (GET /v1/models is 404), so model '{model}' is not checked"
+                ));
+            }
+            Err(e) => return Err(e.to_string()),
+            Ok(_) => {}
+        }
+        client.check_model().await.map_err(|e| e.to_string())?;
+        Ok(format!("{server} answers and has model '{model}'"))
+    })
 }
 
 /// How many pinned files are installed and verified; an error naming every
 /// installed file that is damaged (missing ones are not errors: a profile
 /// needs only some).
-fn installed_models(lock: &assistant_models::Lock, store: &assistant_models::Store) -> Result<String, String> {
+fn installed_models(lock: &Lock, store: &Store) -> Result<String, String> {
     let mut verified = 0;
     let mut corrupt = Vec::new();
     for entry in &lock.models {
         match store.status(entry) {
-            assistant_models::Status::Verified { .. } => verified += 1,
-            assistant_models::Status::Corrupt(e) => corrupt.push(e.to_string()),
-            assistant_models::Status::Missing => {}
+            Status::Verified { .. } => verified += 1,
+            Status::Corrupt(e) => corrupt.push(e.to_string()),
+            Status::Missing => {}
         }
     }
     if !corrupt.is_empty() {
@@ -130,13 +303,13 @@ fn installed_models(lock: &assistant_models::Lock, store: &assistant_models::Sto
 
 /// The pinned models whose licence forbids commercial use, and whether each
 /// is installed.
-fn licences(lock: &assistant_models::Lock, store: &assistant_models::Store) -> String {
+fn licences(lock: &Lock, store: &Store) -> String {
     let restricted: Vec<String> = lock
         .models
         .iter()
         .filter(|m| m.non_commercial)
         .map(|m| {
-            let installed = matches!(store.status(m), assistant_models::Status::Verified { .. });
+            let installed = matches!(store.status(m), Status::Verified { .. });
             format!(
                 "{} ({}): {}",
                 m.name,

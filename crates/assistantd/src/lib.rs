@@ -13,6 +13,7 @@ pub mod models;
 pub mod native;
 pub mod phonemize;
 pub mod profile;
+pub mod run;
 pub mod say;
 pub mod shipped;
 pub mod transcribe;

@@ -88,15 +88,23 @@ fn select<'a>(lock: &'a Lock, names: &[String], profile: Option<&'a str>) -> Res
         return Ok(chosen);
     }
     match profile {
-        Some(p) => {
-            let chosen: Vec<&ModelEntry> = lock.for_profile(p).collect();
-            if chosen.is_empty() {
-                bail!("no model in {} is used by profile {p:?}", lock.path.display());
-            }
-            Ok(chosen)
-        }
+        Some(p) => profile_models(lock, p),
         None => Ok(lock.models.iter().collect()),
     }
+}
+
+/// The entries the profile called `profile` uses, as models.lock's
+/// `profiles` keys say: what `models list`, `fetch` and `verify` act on
+/// with `--profile`, and what `doctor` checks.
+///
+/// # Errors
+/// If no entry names the profile.
+pub fn profile_models<'a>(lock: &'a Lock, profile: &'a str) -> Result<Vec<&'a ModelEntry>> {
+    let chosen: Vec<&ModelEntry> = lock.for_profile(profile).collect();
+    if chosen.is_empty() {
+        bail!("no model in {} is used by profile {profile:?}", lock.path.display());
+    }
+    Ok(chosen)
 }
 
 fn megabytes(bytes: u64) -> String {

@@ -10,17 +10,57 @@ use assistantd::models;
 use clap::{Parser, Subcommand};
 
 /// A local, always-on voice assistant: listens, thinks and speaks on your machine.
+///
+/// Without a command it runs the assistant (the same as `assistantd run`):
+/// it listens on the microphone, answers through the speakers with the
+/// profile's model server and voice, and can be interrupted by talking over
+/// it. Set it up with `assistantd models fetch --profile jarvis`, check it
+/// with `assistantd doctor`, and stop it with Ctrl-C (or SIGTERM).
 #[derive(Debug, Parser)]
-#[command(name = "assistantd", version, about)]
+#[command(
+    name = "assistantd",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// How to run the assistant when no command is given.
+    #[command(flatten)]
+    run: assistantd::run::RunArgs,
+    /// Log lines as text for people, or one JSON object per line (for journald or a log collector).
+    #[arg(long, value_enum, default_value = "human", global = true)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check the native stack: sherpa-onnx, ONNX Runtime and espeak-ng, for real.
+    /// Run the assistant: microphone to speakers, turn by turn, with barge-in
+    /// (what `assistantd` alone does). Logs what it hears and says at info;
+    /// ASSISTANTD_LOG=debug says more.
+    Run(assistantd::run::RunArgs),
+    /// Check that this machine can run a profile: one line per check, each
+    /// failure with its fix.
+    ///
+    /// Checks, without starting the assistant: the native libraries
+    /// (sherpa-onnx, ONNX Runtime, espeak-ng) for real; every installed
+    /// model against models.lock; the profile itself; each model file the
+    /// profile uses (verified by sha256, missing or corrupt); its input and
+    /// output devices (`[audio]`, else the system defaults); and its LLM
+    /// server (`[llm]`: reachable, model present; a few seconds at most).
+    /// Exits with status 1 if any check fails.
     Doctor {
+        /// The profile to check (a name in configs/ or a path).
+        #[arg(long, default_value = "jarvis")]
+        profile: String,
         /// A Silero VAD model to load through both sherpa-onnx and ONNX Runtime.
         #[arg(long)]
         vad_model: Option<PathBuf>,
@@ -142,20 +182,30 @@ enum ModelsCommand {
 
 fn main() -> ExitCode {
     assistantd::native::die_quietly_on_a_closed_pipe();
-    let mut filter = std::env::var("ASSISTANTD_LOG").unwrap_or_else(|_| "warn".into());
+    let cli = Cli::parse();
+    let daemon = matches!(cli.command, None | Some(Command::Run(_)));
+    // The daemon tells what it hears and says; one-shot commands only warn.
+    let default = if daemon {
+        "warn,assistant_pipeline=info,assistantd=info,ort=error"
+    } else {
+        "warn"
+    };
+    let mut filter = std::env::var("ASSISTANTD_LOG").unwrap_or_else(|_| default.into());
     // cpal's PulseAudio client logs the end of every connection, a normal
     // exit included, as an error; playback reports real failures itself.
     if !filter.contains("pulseaudio") {
         filter.push_str(",pulseaudio=off");
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "warn,pulseaudio=off".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "warn,pulseaudio=off".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Human => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(false).init(),
+    }
     assistantd::native::configure_espeak();
-    match run(Cli::parse()) {
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("assistantd: {e:#}");
@@ -166,8 +216,17 @@ fn main() -> ExitCode {
 
 #[allow(clippy::print_stdout)] // the command's output is its product
 fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        assistantd::run::run(&cli.run)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    match command {
+        Command::Run(args) => {
+            assistantd::run::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Doctor {
+            profile,
             vad_model,
             wav,
             espeak_voice,
@@ -181,13 +240,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 espeak_voice,
                 sentence,
                 models: Some(models.resolve()?),
+                profile: Some(profile),
             });
+            let width = checks.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
             for c in &checks {
                 if json {
                     println!("{}", serde_json::to_string(c)?);
                 } else {
                     println!(
-                        "{:<18} {:<4} {:>8.1} ms  {}",
+                        "{:<width$} {:<4} {:>8.1} ms  {}",
                         c.name,
                         if c.ok { "ok" } else { "FAIL" },
                         c.millis,

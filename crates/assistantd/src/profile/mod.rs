@@ -17,6 +17,10 @@ use serde::Deserialize;
 
 use crate::voices::VoiceEntry;
 
+mod turns;
+
+pub use turns::{BargeInSection, ChunkerSection};
+
 /// A parsed profile.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +37,12 @@ pub struct Profile {
     /// The sound devices (absent: the system defaults).
     #[serde(default)]
     pub audio: AudioSection,
+    /// How replies are cut into clauses (absent: the defaults).
+    #[serde(default)]
+    pub chunker: ChunkerSection,
+    /// When the assistant lets itself be interrupted (absent: guarded).
+    #[serde(default)]
+    pub barge_in: BargeInSection,
     /// Where the profile was read from (set after parsing).
     #[serde(skip)]
     pub path: PathBuf,
@@ -152,6 +162,9 @@ pub struct LlmSection {
     pub warm_up_timeout_s: f32,
     /// Tries for a request whose connection fails before the reply begins.
     pub connect_attempts: u32,
+    /// Spoken when the server cannot be reached or fails mid-reply; `""`
+    /// says nothing (the log always says what went wrong).
+    pub failure_notice: String,
     /// Generation settings.
     pub options: LlmOptions,
 }
@@ -202,6 +215,7 @@ impl Default for LlmSection {
             idle_timeout_s: 10.0,
             warm_up_timeout_s: 120.0,
             connect_attempts: 3,
+            failure_notice: "Sorry, I cannot reach the language model right now.".into(),
             options: LlmOptions::default(),
         }
     }
@@ -272,6 +286,8 @@ pub struct ThinkConfig {
     pub history_chars: usize,
     /// Whether to load the model at start-up.
     pub warm_up: bool,
+    /// Spoken when a reply fails; `None` for silence.
+    pub failure_notice: Option<String>,
 }
 
 /// `[audio]`: which sound devices, and how much buffering.
@@ -515,6 +531,15 @@ impl Profile {
         )
     }
 
+    /// The profile's name: its file's stem (`jarvis` for `configs/jarvis.toml`),
+    /// which is how models.lock's `profiles` keys and `--profile` name it.
+    #[must_use]
+    pub fn name(&self) -> String {
+        self.path
+            .file_stem()
+            .map_or_else(|| self.path.display().to_string(), |s| s.to_string_lossy().into_owned())
+    }
+
     /// Reads and parses one profile file.
     ///
     /// # Errors
@@ -539,6 +564,8 @@ impl Profile {
             tts.validate(path)?;
         }
         profile.audio.validate(path)?;
+        profile.chunker.validate(path)?;
+        profile.barge_in.validate(path)?;
         if let Some(llm) = &profile.llm {
             llm.validate(path)?;
         }
@@ -609,6 +636,7 @@ impl Profile {
             system_prompt: overrides.system_prompt.clone().or(section.system_prompt),
             history_chars: section.history_chars,
             warm_up: section.warm_up,
+            failure_notice: Some(section.failure_notice.trim().to_owned()).filter(|n| !n.is_empty()),
         })
     }
 

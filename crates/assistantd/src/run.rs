@@ -1,0 +1,179 @@
+//! `assistantd [run] [--profile P]`: the always-on assistant.
+//!
+//! Resolves the profile (every model verified against models.lock), loads
+//! the voice, opens the speakers and the microphone, then hands everything
+//! to the pipeline's turn loop ([`assistant_pipeline::Daemon`]) on one tokio
+//! runtime. SIGINT or SIGTERM stops the turn in progress, releases the
+//! devices and returns; the process exits 0.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use assistant_audio::capture::Microphone;
+use assistant_audio::playback::OutputSettings;
+use assistant_core::Clock;
+use assistant_llm::{Client, Conversation};
+use assistant_pipeline::{Daemon, DaemonSettings, MicSource, SpeakerSink, Summary};
+use assistant_tts::onnx::ModelOptions;
+use assistant_tts::stream::Synthesizer;
+use assistant_tts::synth::Voice;
+use tokio_util::sync::CancellationToken;
+
+use crate::models::LocationArgs;
+use crate::profile::{AsrOverrides, BackendName, LlmOverrides, Profile, TtsOverrides};
+
+/// How the assistant runs (the command line of `assistantd run`, also
+/// accepted without `run`).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct RunArgs {
+    /// The profile: a name in configs/ (or in ~/.config/assistantd/), or a path.
+    #[arg(long, default_value = "jarvis")]
+    pub profile: String,
+    /// Keep each turn's audio, transcript and reply in this folder (off by
+    /// default: nothing but the log is written, and the log has no audio).
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// The microphone (`assistantd devices` lists them), instead of the profile's.
+    #[arg(long)]
+    pub input_device: Option<String>,
+    /// The speakers, instead of the profile's.
+    #[arg(long)]
+    pub output_device: Option<String>,
+    /// The model server's protocol, instead of the profile's.
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendName>,
+    /// The model server's URL, instead of the profile's.
+    #[arg(long)]
+    pub llm_url: Option<String>,
+    /// The model, instead of the profile's.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// A streaming transducer folder (encoder.onnx, decoder.onnx,
+    /// joiner.onnx, tokens.txt) instead of the profile's.
+    #[arg(long)]
+    pub transducer_dir: Option<PathBuf>,
+    /// Where models.lock and the installed models are.
+    #[command(flatten)]
+    pub models: LocationArgs,
+}
+
+/// Runs the assistant until SIGINT or SIGTERM.
+///
+/// # Errors
+/// If the profile, a model, the voice or a device cannot be had at start-up.
+/// Once running, failures are reported and survived.
+pub fn run(args: &RunArgs) -> Result<Summary> {
+    let profile = Profile::load(&args.profile)?;
+    let (lock, store) = args.models.resolve()?.open()?;
+    let listen = profile.listen_config(
+        &lock,
+        &store,
+        &AsrOverrides {
+            transducer_dir: args.transducer_dir.clone(),
+            ..AsrOverrides::default()
+        },
+    )?;
+    let think = profile.think_config(&LlmOverrides {
+        backend: args.backend,
+        url: args.llm_url.clone(),
+        model: args.model.clone(),
+        system_prompt: None,
+    })?;
+    let speak = profile.speak_config(&lock, &store, &TtsOverrides::default())?;
+    let barge_in = profile.barge_in.settings(&profile.path)?;
+    crate::native::init_onnxruntime()?;
+    let voice = Voice::open_with(
+        &speak.model,
+        speak.config,
+        &ModelOptions {
+            threads: speak.threads,
+            optimized_cache: crate::native::onnx_cache_dir(),
+        },
+    )?;
+    let clock = Clock::start();
+    let sample_rate = voice.config().sample_rate;
+    let synthesizer = Arc::new(Synthesizer::spawn(voice, speak.options, clock)?);
+    let output = OutputSettings {
+        device: args
+            .output_device
+            .clone()
+            .or_else(|| profile.audio.output_device.clone()),
+        sample_rate,
+        buffer: Duration::from_millis(u64::from(profile.audio.output_buffer_ms)),
+    };
+    let sink = SpeakerSink::open(output, clock)
+        .context("cannot open the speakers; `assistantd devices` lists them, `assistantd doctor` checks the setup")?;
+    let mut input = profile.audio.input();
+    if let Some(device) = &args.input_device {
+        input.device = Some(device.clone());
+    }
+    let mic = Microphone::open(&input, clock)
+        .context("cannot open the microphone; `assistantd devices` lists them, `assistantd doctor` checks the setup")?;
+    tracing::info!(
+        "profile {} ({}): microphone '{}', speakers '{}', voice {}, model {} at {}",
+        profile.name(),
+        profile.path.display(),
+        mic.device(),
+        assistant_pipeline::Sink::name(&sink),
+        speak.voice,
+        think.server.model,
+        think.server.url
+    );
+    let llm = Client::new(think.server)?;
+    let daemon = Daemon {
+        settings: DaemonSettings {
+            chunker: profile.chunker.settings(),
+            barge_in,
+            warm_up: think.warm_up,
+            failure_notice: think.failure_notice,
+            record: args.record.clone(),
+        },
+        listen,
+        llm,
+        conversation: Conversation::new(think.system_prompt, think.history_chars),
+        synthesizer,
+        sink: Arc::new(sink),
+        clock,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("assistantd")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let summary = runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        daemon.run(Box::new(MicSource::new(mic)), shutdown).await
+    })?;
+    // Threads blocked in a device call are not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    tracing::info!(
+        "{} turn(s): {} completed, {} cut by barge-in, {} resumed after a noise, {} failed; {} frame(s) dropped, {} capture overrun(s)",
+        summary.turns,
+        summary.completed,
+        summary.barged_in,
+        summary.resumed,
+        summary.failed,
+        summary.frames_dropped,
+        summary.overruns
+    );
+    Ok(summary)
+}
+
+/// Cancels `shutdown` on the first SIGINT or SIGTERM.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::warn!("cannot watch for SIGTERM/SIGINT; stop the daemon with SIGKILL");
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!("{name}: stopping");
+    shutdown.cancel();
+}
