@@ -34,6 +34,13 @@ const BUILD_LIB_DIR: Option<&str> = option_env!("SHERPA_ONNX_LIB_DIR");
 /// engine as LD_LIBRARY_PATH).
 const OVERRIDE_VAR: &str = "ASSISTANTD_LIB_DIR";
 
+/// Where a package (scripts/package) keeps the libraries, relative to the
+/// folder above the binaries' `bin/`. The packaged engine's RUNPATH is
+/// exactly `$ORIGIN/../lib/assistantd`, so where this folder exists it is the
+/// only one worth checking: the build-time folders ([`BUILD_LIB_DIR`],
+/// [`BUILD_ESPEAK_DIR`]) belong to a checkout a package must not depend on.
+const PACKAGED_LIB_DIR: &str = "lib/assistantd";
+
 /// Checks the libraries, then execs the engine; returns only on failure.
 pub fn run() -> Result<Infallible, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot locate its own executable: {e}"))?;
@@ -49,7 +56,15 @@ pub fn run() -> Result<Infallible, String> {
     let override_dir = std::env::var_os(OVERRIDE_VAR)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
-    let candidates: Vec<PathBuf> = match &override_dir {
+    // The one folder the engine will load from, if that is known: the
+    // override (LD_LIBRARY_PATH comes before RUNPATH), else a package's.
+    let only = override_dir.clone().or_else(|| {
+        exe_dir
+            .parent()
+            .map(|prefix| prefix.join(PACKAGED_LIB_DIR))
+            .filter(|dir| dir.is_dir())
+    });
+    let candidates: Vec<PathBuf> = match &only {
         Some(dir) => vec![dir.clone()],
         None => BUILD_LIB_DIR
             .map(PathBuf::from)
@@ -58,7 +73,7 @@ pub fn run() -> Result<Infallible, String> {
             .collect(),
     };
     check_libraries(&candidates)?;
-    let espeak_candidates: Vec<PathBuf> = match &override_dir {
+    let espeak_candidates: Vec<PathBuf> = match &only {
         Some(dir) => vec![dir.clone()],
         None => BUILD_ESPEAK_DIR
             .map(|d| Path::new(d).join("lib"))
@@ -106,7 +121,8 @@ fn check_libraries(candidates: &[PathBuf]) -> Result<PathBuf, String> {
         "the native speech libraries are not installed ({}).\n  \
          From the source checkout, run scripts/bootstrap: it installs libsherpa-onnx-c-api.so and \
          libonnxruntime.so (PyPI wheel sherpa-onnx-core, sha256-pinned) into .native/.\n  \
-         Elsewhere, put both files beside the assistantd binary, or point {OVERRIDE_VAR} at the folder holding them.",
+         Elsewhere, put both files in lib/assistantd beside the bin folder holding assistantd (the layout of \
+         scripts/package), or beside the assistantd binary, or point {OVERRIDE_VAR} at the folder holding them.",
         problems.join("; ")
     ))
 }
@@ -129,8 +145,10 @@ fn check_espeak(candidates: &[PathBuf]) -> Result<PathBuf, String> {
         "Piper's espeak-ng is not installed ({}).\n  \
          From the source checkout, run scripts/bootstrap: it installs {ESPEAK_LIBRARY} and espeak-ng-data \
          (PyPI wheel piper-phonemize 1.1.0, sha256-pinned) into .native/.\n  \
-         Elsewhere, put the library and the espeak-ng-data folder beside the assistantd binary, or point \
-         {OVERRIDE_VAR} at the folder holding the library (and ESPEAK_DATA_PATH at the one holding espeak-ng-data).",
+         Elsewhere, put the library in lib/assistantd and espeak-ng-data in share/assistantd beside the bin \
+         folder holding assistantd (the layout of scripts/package), or both beside the assistantd binary, or \
+         point {OVERRIDE_VAR} at the folder holding the library (and ESPEAK_DATA_PATH at the one holding \
+         espeak-ng-data).",
         problems.join("; ")
     ))
 }

@@ -10,7 +10,7 @@
 
 use std::ffi::CStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
@@ -129,14 +129,35 @@ pub fn init_onnxruntime() -> Result<&'static assistant_tts::onnx::Runtime, Nativ
     }
 }
 
-/// Points espeak-ng at `$ESPEAK_DATA_PATH` (espeak-ng's own variable: the
-/// folder that holds `espeak-ng-data`) when it is set; otherwise the speaking
-/// stage uses the data scripts/bootstrap installed. Call before the first
-/// phonemization.
+/// Where a package (scripts/package) keeps espeak-ng's data, relative to the
+/// folder above the binaries' `bin/`: `share/assistantd/espeak-ng-data`.
+pub const PACKAGED_ESPEAK_HOME: &str = "share/assistantd";
+
+/// Points espeak-ng at its data, before the first phonemization:
+/// `$ESPEAK_DATA_PATH` (espeak-ng's own variable: the folder that holds
+/// `espeak-ng-data`) when it is set; else a package's own copy
+/// ([`packaged_espeak_home`]), which must win over the data of the checkout
+/// the package was built in (compiled in as the speaking stage's default,
+/// and still there on the machine that built it); otherwise the speaking
+/// stage's default: the data scripts/bootstrap installed, else
+/// `espeak-ng-data` beside the executable.
 pub fn configure_espeak() {
-    if let Some(dir) = std::env::var_os("ESPEAK_DATA_PATH").filter(|v| !v.is_empty()) {
-        assistant_tts::espeak::use_data_home(PathBuf::from(dir));
+    let chosen = std::env::var_os("ESPEAK_DATA_PATH")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_exe().ok().and_then(|exe| packaged_espeak_home(&exe)));
+    if let Some(dir) = chosen {
+        assistant_tts::espeak::use_data_home(dir);
     }
+}
+
+/// `<prefix>/share/assistantd` for an executable `<prefix>/bin/…`, if it
+/// holds `espeak-ng-data` (the layout of scripts/package, also once copied
+/// into `~/.local`).
+#[must_use]
+pub fn packaged_espeak_home(exe: &Path) -> Option<PathBuf> {
+    let home = exe.parent()?.parent()?.join(PACKAGED_ESPEAK_HOME);
+    home.join("espeak-ng-data/phontab").is_file().then_some(home)
 }
 
 #[cfg(test)]
@@ -154,5 +175,21 @@ mod tests {
         assert!(names.iter().any(|n| n.starts_with("libc.so")), "{names:?}");
         assert!(names.iter().any(|n| n == "libsherpa-onnx-c-api.so"), "{names:?}");
         assert_eq!(loaded_onnxruntimes().len(), 1, "{objects:?}");
+    }
+
+    #[test]
+    fn a_package_finds_its_espeak_data_beside_its_bin_folder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let exe = dir.path().join("bin/assistantd-engine");
+        assert_eq!(packaged_espeak_home(&exe), None, "no data laid out yet");
+        let data = dir.path().join("share/assistantd/espeak-ng-data");
+        std::fs::create_dir_all(&data).expect("mkdir");
+        assert_eq!(
+            packaged_espeak_home(&exe),
+            None,
+            "a folder without phontab is not espeak-ng data"
+        );
+        std::fs::write(data.join("phontab"), b"").expect("write");
+        assert_eq!(packaged_espeak_home(&exe), Some(dir.path().join("share/assistantd")));
     }
 }

@@ -65,15 +65,20 @@ fn the_relocated_libraries_are_used_through_the_override() {
         .output()
         .expect("launcher runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let onnx = stdout
-        .lines()
-        .find(|l| l.contains("\"onnxruntime\""))
-        .expect("onnxruntime check");
+    // The engine ran (the launcher found the libraries and exec'd it); the
+    // profile's checks (models, devices, LLM server) may fail on a test
+    // machine, the native ones must not.
+    let checks: Vec<serde_json::Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let check = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} check in {stdout}\n{}", String::from_utf8_lossy(&out.stderr)))
+    };
+    for name in ["sherpa-onnx", "onnxruntime", "espeak-ng"] {
+        assert_eq!(check(name)["ok"], true, "{}", check(name));
+    }
+    let onnx = check("onnxruntime")["detail"].as_str().unwrap_or_default().to_owned();
     assert!(
         onnx.contains(&moved.display().to_string()),
         "ort should use the relocated runtime: {onnx}"
