@@ -22,6 +22,7 @@ pub struct LlamaServer {
     turn: Mutex<()>,
     port: u16,
     model: PathBuf,
+    alias: &'static str,
 }
 
 impl LlamaServer {
@@ -39,11 +40,37 @@ impl LlamaServer {
         static SERVER: OnceLock<Option<LlamaServer>> = OnceLock::new();
         let data = shared_data(test)?;
         SERVER
-            .get_or_init(|| Some(Self::start(data.join("llm/stories260K.gguf"))))
+            .get_or_init(|| Some(Self::start(data.join("llm/stories260K.gguf"), Self::MODEL, &[])))
             .as_ref()
     }
 
-    fn start(model: PathBuf) -> Self {
+    /// The name [`LlamaServer::gemma`] serves its model under.
+    pub const GEMMA: &'static str = "gemma-3-270m";
+
+    /// The test binary's server of the real Gemma 3 270M (the registry
+    /// model `llm/gemma-3-270m-q4_k_m`, installed by
+    /// [`crate::real_models::RealModels`]) with Gemma's chat format, which
+    /// the GGUF does not carry; `None` after a SKIP message when the model
+    /// cannot be had.
+    ///
+    /// # Panics
+    /// As [`LlamaServer::shared`].
+    #[must_use]
+    pub fn gemma(test: &str) -> Option<&'static Self> {
+        static SERVER: OnceLock<Option<LlamaServer>> = OnceLock::new();
+        let models = crate::real_models::RealModels::installed(test)?;
+        SERVER
+            .get_or_init(|| {
+                Some(Self::start(
+                    models.path("llm/gemma-3-270m-q4_k_m"),
+                    Self::GEMMA,
+                    &["--chat_format", "gemma"],
+                ))
+            })
+            .as_ref()
+    }
+
+    fn start(model: PathBuf, alias: &'static str, extra: &[&str]) -> Self {
         let root = workspace_root();
         let python = root.join(".venv/bin/python");
         assert!(
@@ -65,9 +92,10 @@ impl LlamaServer {
             // Queue concurrent requests instead of cutting the running one
             // short (llama-cpp-python's default), so tests can share it.
             .args(["--interrupt_requests", "false"])
+            .args(extra)
             .args([
                 "--model_alias",
-                Self::MODEL,
+                alias,
                 "--n_ctx",
                 "2048",
                 "--n_threads",
@@ -90,6 +118,7 @@ impl LlamaServer {
             turn: Mutex::new(()),
             port,
             model,
+            alias,
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         while !server.answers() {
@@ -147,7 +176,13 @@ impl LlamaServer {
         self.port
     }
 
-    /// The model file served (named [`Self::MODEL`]).
+    /// The name the model is served under.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.alias
+    }
+
+    /// The model file served (named [`LlamaServer::name`]).
     #[must_use]
     pub fn model(&self) -> &std::path::Path {
         &self.model

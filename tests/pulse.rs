@@ -28,6 +28,32 @@ pub const MIC_SINK: &str = "assistantd_test_mic";
 /// The microphone's source (the monitor of [`MIC_SINK`]).
 pub const MIC_SOURCE: &str = "assistantd_test_mic.monitor";
 
+/// A room for the daemon's end-to-end test, in which the speaker and the
+/// microphone are recorded together, on one clock: the null sink
+/// [`ROOM`] is stereo; what the daemon plays into [`ROOM_SPEAKER`] lands on
+/// its left channel, what a test plays into [`ROOM_FEED`] ([`feed_room`])
+/// on its right, and [`ROOM_MIC`] hears the right channel only. Recording
+/// the room's monitor ([`Recording::room`]) therefore gives the reply and
+/// the person talking over it sample-aligned, so barge-in's reaction can be
+/// measured on the recording itself.
+pub const ROOM: &str = "assistantd_test_room";
+
+/// The room's speakers (its left channel), a remap sink.
+pub const ROOM_SPEAKER: &str = "assistantd_test_room_speaker";
+
+/// Where a test speaks into the room (its right channel), a remap sink.
+pub const ROOM_FEED: &str = "assistantd_test_room_feed";
+
+/// The room's microphone: a remap source hearing only the right channel.
+pub const ROOM_MIC: &str = "assistantd_test_room_mic";
+
+/// The `load-module` arguments of the room's microphone (see
+/// [`unplug_room_mic`]).
+const ROOM_MIC_MODULE: [&str; 2] = [
+    "module-remap-source",
+    "source_name=assistantd_test_room_mic master=assistantd_test_room.monitor channels=1 channel_map=mono master_channel_map=front-right remix=no",
+];
+
 /// A running private PulseAudio server. Dropping it stops the server.
 #[derive(Debug)]
 pub struct Pulse {
@@ -136,9 +162,24 @@ impl Recording {
     /// If `parec` cannot start or receives nothing within 10 s.
     #[must_use]
     pub fn start(env: &[(&'static str, String)], rate: u32) -> Self {
+        Self::device(env, &format!("{SINK}.monitor"), 1, rate)
+    }
+
+    /// Records the [`ROOM`] in stereo: left the daemon's speakers, right
+    /// what was fed to its microphone ([`Recording::channel`] splits them).
+    ///
+    /// # Panics
+    /// As [`Recording::start`].
+    #[must_use]
+    pub fn room(env: &[(&'static str, String)], rate: u32) -> Self {
+        Self::device(env, &format!("{ROOM}.monitor"), 2, rate)
+    }
+
+    fn device(env: &[(&'static str, String)], device: &str, channels: u16, rate: u32) -> Self {
         let mut child = Command::new("parec")
-            .arg(format!("--device={SINK}.monitor"))
-            .args(["--format=float32le", "--channels=1", "--raw", "--latency-msec=10"])
+            .arg(format!("--device={device}"))
+            .args(["--format=float32le", "--raw", "--latency-msec=10"])
+            .arg(format!("--channels={channels}"))
             .arg(format!("--rate={rate}"))
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
@@ -173,7 +214,13 @@ impl Recording {
         }
     }
 
-    /// Samples recorded so far.
+    /// Channel `index` of an interleaved stereo recording ([`Recording::room`]).
+    #[must_use]
+    pub fn channel(samples: &[f32], index: usize) -> Vec<f32> {
+        samples.iter().skip(index).step_by(2).copied().collect()
+    }
+
+    /// Samples recorded so far (interleaved, for a stereo recording).
     #[must_use]
     pub fn samples(&self) -> Vec<f32> {
         let bytes = self.bytes.lock().map(|b| b.clone()).unwrap_or_default();
@@ -232,6 +279,14 @@ fn spawn_server(home: &Path, socket: &Path) -> Child {
         .arg(format!(
             "--load=module-null-sink sink_name={MIC_SINK} rate=48000 channels=1"
         ))
+        .arg(format!("--load=module-null-sink sink_name={ROOM} rate=48000 channels=2"))
+        .arg(format!(
+            "--load=module-remap-sink sink_name={ROOM_SPEAKER} master={ROOM} channels=1 channel_map=mono master_channel_map=front-left remix=no"
+        ))
+        .arg(format!(
+            "--load=module-remap-sink sink_name={ROOM_FEED} master={ROOM} channels=1 channel_map=mono master_channel_map=front-right remix=no"
+        ))
+        .arg(format!("--load={}", ROOM_MIC_MODULE.join(" ")))
         .env("HOME", home)
         .env("XDG_RUNTIME_DIR", home)
         .env("XDG_CONFIG_HOME", home.join("config"))
@@ -276,10 +331,63 @@ fn wait_ready(env: &[(&'static str, String)]) {
 /// If `pacat` cannot start.
 #[must_use]
 pub fn feed_mic(env: &[(&'static str, String)], samples: &[f32], rate: u32) -> ChildGuard {
+    feed(env, MIC_SINK, samples, rate)
+}
+
+/// Plays `samples` (mono `f32` at `rate`) into the room's microphone side
+/// ([`ROOM_FEED`]), with `env` on top of this process's environment. As
+/// [`feed_mic`].
+///
+/// # Panics
+/// If `pacat` cannot start.
+#[must_use]
+pub fn feed_room(env: &[(&'static str, String)], samples: &[f32], rate: u32) -> ChildGuard {
+    feed(env, ROOM_FEED, samples, rate)
+}
+
+/// Removes the room's microphone from the server, as a USB microphone
+/// pulled out; [`plug_room_mic`] puts it back under the same name.
+///
+/// # Panics
+/// If `pactl` fails.
+pub fn unplug_room_mic(env: &[(&'static str, String)]) {
+    let modules = pactl_output(env, &["list", "short", "modules"]);
+    let index = modules
+        .lines()
+        .find(|l| l.contains(&format!("source_name={ROOM_MIC}")))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the room's microphone is not loaded:\n{modules}"))
+        .to_owned();
+    pactl_output(env, &["unload-module", &index]);
+}
+
+/// Loads the room's microphone again (see [`unplug_room_mic`]).
+///
+/// # Panics
+/// If `pactl` fails.
+pub fn plug_room_mic(env: &[(&'static str, String)]) {
+    pactl_output(env, &["load-module", ROOM_MIC_MODULE[0], ROOM_MIC_MODULE[1]]);
+}
+
+fn pactl_output(env: &[(&'static str, String)], args: &[&str]) -> String {
+    let out = Command::new("pactl")
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run pactl: {e}"));
+    assert!(
+        out.status.success(),
+        "pactl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn feed(env: &[(&'static str, String)], device: &str, samples: &[f32], rate: u32) -> ChildGuard {
     use std::io::Write as _;
     let mut child = Command::new("pacat")
         .arg("--playback")
-        .arg(format!("--device={MIC_SINK}"))
+        .arg(format!("--device={device}"))
         .args(["--format=float32le", "--channels=1", "--raw", "--latency-msec=20"])
         .arg(format!("--rate={rate}"))
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))

@@ -261,11 +261,27 @@ impl Microphone {
     }
 }
 
+/// How long dropping a [`Microphone`] waits for its thread. cpal's
+/// PulseAudio host closes a record stream only once its latency thread's
+/// pending timing request returns, which has taken from a few milliseconds
+/// to many seconds; a daemon stopping on SIGTERM must not wait for that.
+const CLOSE_DEADLINE: Duration = Duration::from_millis(500);
+
 impl Drop for Microphone {
+    /// Stops capture and waits (at most half a second) for the device to
+    /// close; past that the thread finishes closing it on its own.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            let deadline = Instant::now() + CLOSE_DEADLINE;
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(POLL);
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            } else {
+                tracing::debug!("the audio input is slow to close; not waiting for it");
+            }
         }
     }
 }

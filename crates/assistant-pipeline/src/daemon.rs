@@ -171,6 +171,7 @@ enum Input {
 /// One piece of the reply's audio, as the loop knows it.
 #[derive(Debug)]
 struct Piece {
+    samples: usize,
     envelope: Vec<f32>,
     started: Option<Timestamp>,
     finished: bool,
@@ -337,11 +338,19 @@ impl Daemon {
             }
         }
         state.stop().await;
+        // The threads may be blocked sending to the loop: closing its ends
+        // of the channels lets them see the shutdown.
+        drop(input);
+        drop(sink_events);
+        drop(news_rx);
         listener.close();
+        tracing::debug!("listening stage stopped");
         let (overruns, dropped) = join_source(source_thread).await;
+        tracing::debug!("source stopped");
         state.summary.overruns = overruns;
         state.summary.frames_dropped += dropped;
         let _ = tokio::task::spawn_blocking(move || events_thread.join()).await;
+        tracing::debug!("sink events stopped");
         Ok(state.summary)
     }
 }
@@ -693,12 +702,14 @@ impl Loop {
                 let index = piece as usize;
                 if active.pieces.len() <= index {
                     active.pieces.resize_with(index + 1, || Piece {
+                        samples: 0,
                         envelope: Vec::new(),
                         started: None,
                         finished: false,
                     });
                 }
                 active.pieces[index].envelope = envelope;
+                active.pieces[index].samples = samples;
             }
             TurnNews::Done { reply, failed } => {
                 if failed.is_some() {
@@ -806,7 +817,7 @@ impl Loop {
             "heard_ms": ms(Some(active.heard_at)),
             "first_token_ms": ms(active.first_token_at),
             "first_audio_ms": ms(active.first_audio_at),
-            "pieces": active.pieces.len(),
+            "piece_samples": active.pieces.iter().map(|p| p.samples).collect::<Vec<_>>(),
             "failure": active.done.as_ref().and_then(|d| d.1.clone()),
         })
     }

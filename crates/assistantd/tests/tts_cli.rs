@@ -294,25 +294,6 @@ fn engine_with(args: &[&str], env: &[(&'static str, String)]) -> Output {
         .expect("assistantd runs")
 }
 
-/// The best normalised cross-correlation of `b` against `a` over lags up
-/// to `max_lag` samples either way.
-fn best_correlation(a: &[f32], b: &[f32], max_lag: usize) -> f32 {
-    let n = a.len().min(b.len()).saturating_sub(max_lag);
-    let energy = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>().sqrt();
-    (0..=2 * max_lag)
-        .map(|shift| {
-            let (x, y) = if shift < max_lag {
-                (&a[max_lag - shift..], b)
-            } else {
-                (a, &b[shift - max_lag..])
-            };
-            let (x, y) = (&x[..n.min(x.len())], &y[..n.min(y.len())]);
-            let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
-            dot / (energy(x) * energy(y)).max(f32::MIN_POSITIVE)
-        })
-        .fold(f32::MIN, f32::max)
-}
-
 #[test]
 fn say_plays_through_the_speakers_what_it_would_write() {
     let test = "say_plays_through_the_speakers_what_it_would_write";
@@ -378,7 +359,7 @@ fn say_plays_through_the_speakers_what_it_would_write() {
         heard.len(),
         written.len()
     );
-    let correlation = best_correlation(&written, &heard[..written.len() + 200], 200);
+    let correlation = assistant_tests::best_correlation(&written, &heard[..written.len() + 200], 200);
     assert!(
         correlation > 0.95,
         "the played audio matches the WAV only to {correlation}"

@@ -1,0 +1,318 @@
+//! `[llm]` and `[llm.options]`: the model server, the conversation and
+//! generation settings. The schema and its checks (run when the profile is
+//! parsed), the command-line overrides ([`LlmOverrides`]) and their
+//! resolution into the thinking stage's [`ThinkConfig`]
+//! ([`Profile::think_config`]: the backend's default URL, the API key read
+//! from its variable, timeouts, retries and options), together.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use serde::Deserialize;
+
+use super::Profile;
+
+/// `[llm]`: the model server and the conversation.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmSection {
+    /// `"ollama"` (`/api/chat`) or `"openai"` (any OpenAI-compatible server).
+    pub backend: BackendName,
+    /// The server's base URL; default: Ollama's or llama.cpp's usual local address.
+    pub url: Option<String>,
+    /// The model name.
+    pub model: Option<String>,
+    /// The environment variable holding the API key (sent as a Bearer token).
+    pub api_key_env: Option<String>,
+    /// The API key itself, for servers whose key is no secret (LM Studio's
+    /// "lm-studio"); prefer `api_key_env` for real ones.
+    pub api_key: Option<String>,
+    /// The system prompt.
+    pub system_prompt: Option<String>,
+    /// History kept for context, in characters (oldest exchanges dropped first).
+    pub history_chars: usize,
+    /// Ollama's `keep_alive`: how long the model stays loaded ("30m", "-1" = forever).
+    pub keep_alive: Option<String>,
+    /// Load the model when the daemon starts.
+    pub warm_up: bool,
+    /// Seconds to establish the connection.
+    pub connect_timeout_s: f32,
+    /// Seconds from the request to the first token.
+    pub first_token_timeout_s: f32,
+    /// Seconds allowed between two tokens.
+    pub idle_timeout_s: f32,
+    /// Seconds the warm-up (model load) may take.
+    pub warm_up_timeout_s: f32,
+    /// Tries for a request whose connection fails before the reply begins.
+    pub connect_attempts: u32,
+    /// Spoken when the server cannot be reached or fails mid-reply; `""`
+    /// says nothing (the log always says what went wrong).
+    pub failure_notice: String,
+    /// Generation settings.
+    pub options: LlmOptions,
+}
+
+/// `backend` in `[llm]`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendName {
+    /// Ollama's own API.
+    #[default]
+    Ollama,
+    /// The OpenAI-compatible API (llama.cpp, LM Studio, vLLM, …).
+    Openai,
+}
+
+/// `[llm.options]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmOptions {
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Nucleus sampling.
+    pub top_p: Option<f32>,
+    /// Sampling seed.
+    pub seed: Option<i64>,
+    /// Longest reply, in tokens.
+    pub max_tokens: Option<u32>,
+    /// Context window, in tokens (Ollama only).
+    pub num_ctx: Option<u32>,
+    /// Strings that end the reply.
+    pub stop: Vec<String>,
+}
+
+impl Default for LlmSection {
+    fn default() -> Self {
+        Self {
+            backend: BackendName::Ollama,
+            url: None,
+            model: None,
+            api_key_env: None,
+            api_key: None,
+            system_prompt: None,
+            history_chars: 8_000,
+            keep_alive: Some("30m".into()),
+            warm_up: true,
+            connect_timeout_s: 2.0,
+            first_token_timeout_s: 10.0,
+            idle_timeout_s: 10.0,
+            warm_up_timeout_s: 120.0,
+            connect_attempts: 3,
+            failure_notice: "Sorry, I cannot reach the language model right now.".into(),
+            options: LlmOptions::default(),
+        }
+    }
+}
+
+impl LlmSection {
+    pub(super) fn validate(&self, path: &Path) -> Result<()> {
+        let file = path.display();
+        for (name, value) in [
+            ("connect_timeout_s", self.connect_timeout_s),
+            ("first_token_timeout_s", self.first_token_timeout_s),
+            ("idle_timeout_s", self.idle_timeout_s),
+            ("warm_up_timeout_s", self.warm_up_timeout_s),
+        ] {
+            if !(value.is_finite() && value > 0.0 && value <= 3600.0) {
+                bail!("{file}: llm.{name} = {value} must be a number of seconds above 0 (at most 3600)");
+            }
+        }
+        if let Some(t) = self
+            .options
+            .temperature
+            .filter(|t| !(t.is_finite() && (0.0..=5.0).contains(t)))
+        {
+            bail!("{file}: llm.options.temperature = {t} must be between 0 and 5");
+        }
+        if let Some(p) = self.options.top_p.filter(|p| !(p.is_finite() && *p > 0.0 && *p <= 1.0)) {
+            bail!("{file}: llm.options.top_p = {p} must be above 0 and at most 1");
+        }
+        if self.options.max_tokens == Some(0) {
+            bail!("{file}: llm.options.max_tokens must be at least 1 (leave it out for the server's default)");
+        }
+        if self.api_key.is_some() && self.api_key_env.is_some() {
+            bail!("{file}: llm.api_key and llm.api_key_env are both set; keep one (api_key_env for a real secret)");
+        }
+        if self.history_chars == 0 {
+            bail!("{file}: llm.history_chars must be at least 1 (the question itself is always sent)");
+        }
+        if let Some(url) = &self.url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("{file}: llm.url = {url:?} must start with http:// or https://");
+        }
+        Ok(())
+    }
+}
+
+/// Command-line overrides of a profile's `[llm]`.
+#[derive(Clone, Debug, Default)]
+pub struct LlmOverrides {
+    /// The protocol.
+    pub backend: Option<BackendName>,
+    /// The server's base URL.
+    pub url: Option<String>,
+    /// The model.
+    pub model: Option<String>,
+    /// The system prompt.
+    pub system_prompt: Option<String>,
+}
+
+/// Everything the thinking stage needs, resolved.
+#[derive(Debug)]
+pub struct ThinkConfig {
+    /// The server, protocol, model, timeouts and options.
+    pub server: assistant_llm::ServerConfig,
+    /// The system prompt.
+    pub system_prompt: Option<String>,
+    /// The history budget, in characters.
+    pub history_chars: usize,
+    /// Whether to load the model at start-up.
+    pub warm_up: bool,
+    /// Spoken when a reply fails; `None` for silence.
+    pub failure_notice: Option<String>,
+}
+
+impl Profile {
+    /// The thinking stage's configuration: `[llm]` with `overrides` on top,
+    /// the API key read from the variable `api_key_env` names.
+    ///
+    /// # Errors
+    /// If no model is named, or `api_key_env` names an unset variable.
+    pub fn think_config(&self, overrides: &LlmOverrides) -> Result<ThinkConfig> {
+        use assistant_llm::{Backend, GenerationOptions, Retry, ServerConfig, Timeouts};
+        let section = self.llm.clone().unwrap_or_default();
+        let file = self.path.display();
+        let backend_name = overrides.backend.unwrap_or(section.backend);
+        let backend = match backend_name {
+            BackendName::Ollama => Backend::Ollama,
+            BackendName::Openai => Backend::OpenAi,
+        };
+        let url = overrides
+            .url
+            .clone()
+            .or_else(|| {
+                if overrides.backend.is_some_and(|b| b != section.backend) {
+                    None
+                } else {
+                    section.url.clone()
+                }
+            })
+            .unwrap_or_else(|| match backend {
+                Backend::Ollama => "http://127.0.0.1:11434".into(),
+                Backend::OpenAi => "http://127.0.0.1:8080".into(),
+            });
+        let Some(model) = overrides.model.clone().or_else(|| section.model.clone()) else {
+            bail!("no model to ask: set [llm] model in {file}, or pass --model NAME");
+        };
+        let api_key = match &section.api_key_env {
+            None => section.api_key.clone(),
+            Some(var) => Some(std::env::var(var).map_err(|_| {
+                anyhow::anyhow!("{file}: llm.api_key_env names the environment variable {var}, which is not set; export {var}=<your key>, or remove api_key_env")
+            })?),
+        };
+        let secs = |s: f32| std::time::Duration::from_secs_f32(s);
+        let mut server = ServerConfig::new(backend, url, model);
+        server.api_key = api_key;
+        server.timeouts = Timeouts {
+            connect: secs(section.connect_timeout_s),
+            first_token: secs(section.first_token_timeout_s),
+            idle: secs(section.idle_timeout_s),
+            warm_up: secs(section.warm_up_timeout_s),
+        };
+        server.retry = Retry {
+            attempts: section.connect_attempts,
+            ..Retry::default()
+        };
+        server.keep_alive = section.keep_alive.clone();
+        server.options = GenerationOptions {
+            temperature: section.options.temperature,
+            top_p: section.options.top_p,
+            seed: section.options.seed,
+            max_tokens: section.options.max_tokens,
+            num_ctx: section.options.num_ctx,
+            stop: section.options.stop.clone(),
+        };
+        Ok(ThinkConfig {
+            server,
+            system_prompt: overrides.system_prompt.clone().or(section.system_prompt),
+            history_chars: section.history_chars,
+            warm_up: section.warm_up,
+            failure_notice: Some(section.failure_notice.trim().to_owned()).filter(|n| !n.is_empty()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::Profile;
+    use super::super::tests::assert_refused;
+    use super::{BackendName, LlmOverrides};
+
+    #[test]
+    fn llm_settings_resolve_with_overrides_and_are_checked() {
+        let text = "[asr]\ntransducer = \"t\"\n[llm]\nbackend = \"openai\"\nurl = \"http://127.0.0.1:9999\"\nmodel = \"m\"\nfirst_token_timeout_s = 3\n[llm.options]\ntemperature = 0.2\nmax_tokens = 64\nstop = [\"\\n\\n\"]\n";
+        let profile = Profile::parse(text, Path::new("p.toml")).expect("an [llm] section");
+        let think = profile.think_config(&LlmOverrides::default()).expect("resolves");
+        assert_eq!(think.server.backend, assistant_llm::Backend::OpenAi);
+        assert_eq!(think.server.url, "http://127.0.0.1:9999");
+        assert_eq!(think.server.model, "m");
+        assert_eq!(think.server.timeouts.first_token, std::time::Duration::from_secs(3));
+        assert_eq!(think.server.options.max_tokens, Some(64));
+        assert_eq!(think.server.options.stop, vec!["\n\n".to_owned()]);
+        // Switching the backend on the command line drops the profile's URL
+        // (it belongs to the other protocol) for that backend's default.
+        let think = profile
+            .think_config(&LlmOverrides {
+                backend: Some(BackendName::Ollama),
+                model: Some("llama3.2".into()),
+                ..LlmOverrides::default()
+            })
+            .expect("resolves");
+        assert_eq!(think.server.url, "http://127.0.0.1:11434");
+        assert_eq!(think.server.model, "llama3.2");
+
+        let bare = Profile::parse("[asr]\ntransducer = \"t\"\n", Path::new("bare.toml")).expect("no [llm]");
+        let err = bare
+            .think_config(&LlmOverrides::default())
+            .expect_err("no model")
+            .to_string();
+        assert!(
+            err.contains("[llm] model in bare.toml") && err.contains("--model"),
+            "{err}"
+        );
+
+        let text =
+            "[asr]\ntransducer = \"t\"\n[llm]\nmodel = \"m\"\napi_key_env = \"ASSISTANTD_TEST_SURELY_UNSET_KEY\"\n";
+        let literal = Profile::parse(
+            "[asr]\ntransducer = \"t\"\n[llm]\nmodel = \"m\"\napi_key = \"lm-studio\"\n",
+            Path::new("l.toml"),
+        )
+        .expect("parses");
+        let think = literal.think_config(&LlmOverrides::default()).expect("resolves");
+        assert_eq!(think.server.api_key.as_deref(), Some("lm-studio"));
+        let keyed = Profile::parse(text, Path::new("k.toml")).expect("parses");
+        let err = keyed
+            .think_config(&LlmOverrides::default())
+            .expect_err("unset")
+            .to_string();
+        assert!(
+            err.contains("ASSISTANTD_TEST_SURELY_UNSET_KEY") && err.contains("not set"),
+            "{err}"
+        );
+
+        assert_refused(
+            "llm",
+            "",
+            &[
+                ("idle_timeout_s = 0", "llm.idle_timeout_s = 0"),
+                ("url = \"localhost:11434\"", "must start with http://"),
+                ("[llm.options]\ntemperature = -1", "llm.options.temperature = -1"),
+                ("backend = \"vllm\"", "unknown variant"),
+                ("api_key = \"k\"\napi_key_env = \"K\"", "keep one"),
+            ],
+        );
+    }
+}

