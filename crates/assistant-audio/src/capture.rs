@@ -57,6 +57,10 @@ const RING_SECONDS: f64 = 1.0;
 /// How often thread `capture` looks at the ring.
 const POLL: Duration = Duration::from_millis(5);
 
+/// How often a device named in the settings is looked for in the device
+/// list while it delivers.
+const DEVICE_CHECK: Duration = Duration::from_secs(1);
+
 /// The first and the longest pause between attempts to reopen a lost device.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(2));
 
@@ -398,6 +402,9 @@ enum Delivery {
 struct Input {
     /// Dropped last: closes the device.
     _stream: cpal::Stream,
+    /// Stops thread `capture-watch`, which looks for a named device in the
+    /// device list (see [`watch_device`]).
+    watching: Option<Arc<AtomicBool>>,
     ring: rtrb::Consumer<f32>,
     shared: Arc<Shared>,
     device: String,
@@ -463,8 +470,13 @@ impl Input {
         }
         .map_err(|e| open_error(e.to_string()))?;
         stream.play().map_err(|e| open_error(e.to_string()))?;
+        let watching = settings
+            .device
+            .clone()
+            .map(|name| watch_device(name, Arc::clone(&shared)));
         Ok(Self {
             _stream: stream,
+            watching,
             ring,
             shared,
             device: name,
@@ -520,6 +532,51 @@ impl Input {
             }
         }
     }
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        if let Some(watching) = &self.watching {
+            watching.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Starts thread `capture-watch`: every [`DEVICE_CHECK`] it looks for the
+/// device `name` in the device list and, once it is gone, fails the stream
+/// as lost. A sound server moves the streams of a device that goes away (a
+/// USB microphone pulled out) to its default source, so the stream itself
+/// does not fail; without this the assistant would go on listening to
+/// another microphone, and never come back to this one. Listing devices
+/// takes a while, so it is done here, not on thread `capture`. Returns the
+/// flag that stops it.
+fn watch_device(name: String, shared: Arc<Shared>) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let label = name.clone();
+    let spawned = std::thread::Builder::new().name("capture-watch".into()).spawn(move || {
+        let host = cpal::default_host();
+        while !stopped.load(Ordering::Acquire) {
+            let until = Instant::now() + DEVICE_CHECK;
+            while Instant::now() < until && !stopped.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if stopped.load(Ordering::Acquire) {
+                return;
+            }
+            if let Err(Lookup::NotFound(_)) = crate::devices::find(&host, Direction::Input, &name) {
+                if let Ok(mut last) = shared.last_error.lock() {
+                    *last = format!("'{name}' is no longer among the audio inputs");
+                }
+                shared.failed.store(true, Ordering::Release);
+                return;
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch the audio input '{label}' for removal: {e}");
+    }
+    stop
 }
 
 /// When the sample at `index` (counted from the stream's first) was

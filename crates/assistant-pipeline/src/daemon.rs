@@ -800,7 +800,12 @@ impl Loop {
             recorder.finish(reply, &heard, &summary);
         }
         let turn = active.id;
-        tracing::info!(%turn, "reply {}", if failed.is_some() { "failed" } else { "done" });
+        let outcome = if failed.is_some() {
+            "failed; the user was told"
+        } else {
+            "played to the end"
+        };
+        tracing::info!(%turn, "turn over: the reply {outcome}");
         self.active = None;
         self.barge.reply_ended();
         self.set_state(turn, TurnState::Listening);

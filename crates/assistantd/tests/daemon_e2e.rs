@@ -360,7 +360,7 @@ fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
     let asked1 = position(&recording);
     let feeding = pulse::feed_room(&env, &question, 16_000);
     line = daemon.wait_for("heard: \"hello stop three\"", Some(1), line, Duration::from_secs(30));
-    line = daemon.wait_for("reply done", Some(1), line, Duration::from_secs(120));
+    line = daemon.wait_for("turn over: the reply played", Some(1), line, Duration::from_secs(120));
     drop(feeding);
 
     // 2. A second question; a third one talks over its reply.
@@ -373,7 +373,7 @@ fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
     let feeding = pulse::feed_room(&env, &question, 16_000);
     line = daemon.wait_for("reply cancelled (barge-in)", Some(2), line, Duration::from_secs(30));
     line = daemon.wait_for("heard:", Some(3), line, Duration::from_secs(30));
-    line = daemon.wait_for("reply done", Some(3), line, Duration::from_secs(120));
+    line = daemon.wait_for("turn over: the reply played", Some(3), line, Duration::from_secs(120));
     drop(feeding);
 
     // 3. A fourth question; a burst of noise during its reply.
@@ -386,7 +386,7 @@ fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
     let burst = pulse::feed_room(&env, &noise_burst(0.3), 16_000);
     line = daemon.wait_for("reply paused", Some(4), line, Duration::from_secs(10));
     line = daemon.wait_for("reply resumed", Some(4), line, Duration::from_secs(10));
-    daemon.wait_for("reply done", Some(4), line, Duration::from_secs(120));
+    daemon.wait_for("turn over: the reply played", Some(4), line, Duration::from_secs(120));
     drop(burst);
     assert!(
         !daemon.has("reply cancelled", 4),
@@ -460,5 +460,117 @@ fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
     assert!(
         (1000..=2500).contains(&gap_ms),
         "the reply resumed after {gap_ms} ms of silence, expected about 1500"
+    );
+}
+
+#[test]
+fn a_dying_model_server_and_a_vanishing_microphone_are_survived() {
+    use assistant_tests::fake_ollama::{FakeOllama, Fault, Script, ScriptedReply};
+    let test = "a_dying_model_server_and_a_vanishing_microphone_are_survived";
+    let Some(store) = models(test) else { return };
+    let Some(server) = Pulse::start(test) else { return };
+    let env = server.env();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cut = ScriptedReply::tokens(["Let me check that for you, ", "it will take ", "a moment ", "or two."])
+        .with_fault(Fault::DisconnectAfter { tokens: 3 });
+    let mut llm = runtime.block_on(FakeOllama::start_with(Script {
+        tokens: vec!["Here I am again.".into()],
+        // The first request is the warm-up (Ollama's model load).
+        replies: vec![ScriptedReply::default(), cut],
+        ..Script::default()
+    }));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let record = dir.path().join("record");
+    let profile = profile(dir.path(), "ollama", &llm.url(), "llama3.2");
+    let question = question();
+
+    let recording = Recording::room(&env, RATE);
+    let mut daemon = Daemon::start(&run_args(&profile, store.path(), &record), &env);
+    let mut line = daemon.wait_for("listening", None, 0, Duration::from_secs(60));
+
+    // 1. The server dies mid-reply: the daemon says so, speaks its notice,
+    // and keeps listening.
+    let feeding = pulse::feed_room(&env, &question, 16_000);
+    line = daemon.wait_for("the reply failed", Some(1), line, Duration::from_secs(30));
+    runtime.block_on(llm.stop());
+    line = daemon.wait_for(
+        "turn over: the reply failed",
+        Some(1),
+        line + 1,
+        Duration::from_secs(30),
+    );
+    drop(feeding);
+    let (_, pieces, failed) = recorded_reply(&record, 1);
+    assert_eq!(failed["ended"], "failed", "{failed}");
+    assert!(
+        failed["failure"].as_str().is_some_and(|f| f.contains("127.0.0.1")),
+        "the failure names the server: {failed}"
+    );
+    // "Let me check that for you," / "it will take a moment" (what came
+    // before the break, flushed) / the notice.
+    assert_eq!(
+        pieces.len(),
+        3,
+        "the clauses spoken before the failure, then the notice: {failed}"
+    );
+
+    // 2. While it is down, a question gets the notice, not silence.
+    let feeding = pulse::feed_room(&env, &question, 16_000);
+    line = daemon.wait_for("cannot connect", Some(2), line, Duration::from_secs(30));
+    line = daemon.wait_for("turn over: the reply failed", Some(2), line, Duration::from_secs(30));
+    drop(feeding);
+
+    // 3. The server is back: the next question is answered.
+    runtime.block_on(llm.restart());
+    let feeding = pulse::feed_room(&env, &question, 16_000);
+    line = daemon.wait_for("turn over: the reply played", Some(3), line, Duration::from_secs(60));
+    drop(feeding);
+    let (_, _, answered) = recorded_reply(&record, 3);
+    assert_eq!(answered["ended"], "completed", "{answered}");
+    // What the model was told: the first reply only as far as it was heard,
+    // then the question that could not be answered, then this one.
+    let chats = llm.chat_requests();
+    let messages = chats.last().map(|c| c.body["messages"].clone()).unwrap_or_default();
+    let said: Vec<String> = messages
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| {
+                    format!(
+                        "{}: {}",
+                        m["role"].as_str().unwrap_or(""),
+                        m["content"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        said.iter()
+            .any(|m| m == "assistant: Let me check that for you, it will take a moment"),
+        "the cut reply is in the history as heard, without the notice: {said:#?}"
+    );
+
+    // 4. The microphone is pulled out and plugged back in.
+    pulse::unplug_room_mic(&env);
+    line = daemon.wait_for("lost", None, line, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(1500));
+    pulse::plug_room_mic(&env);
+    line = daemon.wait_for("is open", None, line, Duration::from_secs(20));
+    let feeding = pulse::feed_room(&env, &question, 16_000);
+    daemon.wait_for("turn over: the reply played", Some(4), line, Duration::from_secs(60));
+    drop(feeding);
+
+    let (status, _, log) = daemon.terminate();
+    assert!(status.success(), "exit status {status} after SIGTERM:\n{log}");
+    let audio = recording.stop();
+    let speaker = Recording::channel(&audio, 0);
+    assert!(
+        loud_windows(&speaker, 1e-3).iter().filter(|&&l| l).count() > 100,
+        "the daemon's notices and replies are not in the recording"
     );
 }
