@@ -147,6 +147,22 @@ struct Stats {
     dropped_frames: AtomicU64,
     /// Times the device was lost.
     losses: AtomicU64,
+    /// Callbacks run, their total and their longest time, in nanoseconds.
+    callbacks: AtomicU64,
+    callback_ns: AtomicU64,
+    callback_max_ns: AtomicU64,
+}
+
+/// What the audio callback cost so far: its budget is the device's buffer
+/// (20 ms by default), and it should use a tiny share of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallbackCost {
+    /// Callbacks run.
+    pub callbacks: u64,
+    /// Their mean time, in nanoseconds.
+    pub mean_ns: u64,
+    /// The longest one, in nanoseconds.
+    pub max_ns: u64,
 }
 
 /// The microphone: a device opened for the life of the value, delivering
@@ -244,6 +260,17 @@ impl Microphone {
     #[must_use]
     pub fn sample_rate(&self) -> u32 {
         self.sample_rate
+    }
+
+    /// What the audio callback has cost so far.
+    #[must_use]
+    pub fn callback_cost(&self) -> CallbackCost {
+        let callbacks = self.stats.callbacks.load(Ordering::Relaxed);
+        CallbackCost {
+            callbacks,
+            mean_ns: self.stats.callback_ns.load(Ordering::Relaxed) / callbacks.max(1),
+            max_ns: self.stats.callback_max_ns.load(Ordering::Relaxed),
+        }
     }
 
     /// Samples lost because the callback found its ring full.
@@ -607,6 +634,8 @@ impl Callback {
         T: cpal::SizedSample,
         f32: cpal::FromSample<T>,
     {
+        // Instant::now is a vDSO clock read: no syscall, lock or allocation.
+        let started = Instant::now();
         let mut lost = 0_u64;
         let scale = 1.0 / self.channels as f32;
         for frame in data.chunks_exact(self.channels) {
@@ -621,6 +650,10 @@ impl Callback {
             self.stats.overruns.fetch_add(lost, Ordering::Relaxed);
         }
         self.shared.anchor.publish(self.pushed, self.clock.now());
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.stats.callbacks.fetch_add(1, Ordering::Relaxed);
+        self.stats.callback_ns.fetch_add(took, Ordering::Relaxed);
+        self.stats.callback_max_ns.fetch_max(took, Ordering::Relaxed);
     }
 }
 

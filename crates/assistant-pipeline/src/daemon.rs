@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::barge_in::{BargeIn, BargeInSettings, Decision, rms};
 use crate::chunker::ChunkerSettings;
-use crate::io::{Sink, Source, SourceItem};
+use crate::io::{Sink, Source, SourceItem, SourceStats};
 use crate::record::Recorder;
 use crate::spoken::Spoken;
 use crate::turn::{self, TurnContext, TurnNews};
@@ -130,8 +130,9 @@ pub struct Summary {
     pub failed: u64,
     /// Frames the loop dropped because the listening stage was behind.
     pub frames_dropped: u64,
-    /// Samples the capture callback could not store (ring full).
-    pub overruns: u64,
+    /// What the source (the microphone) counted: overruns, frames it
+    /// dropped, the cost of its audio callback.
+    pub capture: SourceStats,
 }
 
 /// The stages and settings the daemon runs.
@@ -345,10 +346,8 @@ impl Daemon {
         drop(news_rx);
         listener.close();
         tracing::debug!("listening stage stopped");
-        let (overruns, dropped) = join_source(source_thread).await;
+        state.summary.capture = join_source(source_thread).await;
         tracing::debug!("source stopped");
-        state.summary.overruns = overruns;
-        state.summary.frames_dropped += dropped;
         let _ = tokio::task::spawn_blocking(move || events_thread.join()).await;
         tracing::debug!("sink events stopped");
         Ok(state.summary)
@@ -442,7 +441,7 @@ fn spawn_source(
     mut source: Box<dyn Source>,
     input: mpsc::Sender<Input>,
     shutdown: CancellationToken,
-) -> Result<std::thread::JoinHandle<(u64, u64)>, PipelineError> {
+) -> Result<std::thread::JoinHandle<SourceStats>, PipelineError> {
     std::thread::Builder::new()
         .name("source".into())
         .spawn(move || {
@@ -461,7 +460,7 @@ fn spawn_source(
                     break;
                 }
             }
-            source.losses()
+            source.stats()
         })
         .map_err(|e| PipelineError::Thread {
             name: "source",
@@ -469,7 +468,7 @@ fn spawn_source(
         })
 }
 
-async fn join_source(thread: std::thread::JoinHandle<(u64, u64)>) -> (u64, u64) {
+async fn join_source(thread: std::thread::JoinHandle<SourceStats>) -> SourceStats {
     tokio::task::spawn_blocking(move || thread.join().unwrap_or_default())
         .await
         .unwrap_or_default()

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use assistant_audio::capture::{CaptureEvent, Microphone};
+use assistant_audio::capture::{CallbackCost, CaptureEvent, Microphone};
 use assistant_audio::playback::{OutputSettings, Pause, PlaybackError, PlaybackEvent, Speaker};
 use assistant_core::{AudioFrame, Clock, SpeechChunk, TurnId};
 
@@ -25,16 +25,26 @@ pub enum SourceItem {
     End,
 }
 
+/// What a source counted, for the daemon's summary and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Samples the device callback could not store (its ring was full).
+    pub overruns: u64,
+    /// Frames dropped because their consumer was late.
+    pub dropped_frames: u64,
+    /// What the device callback cost, if there is one.
+    pub callback: Option<CallbackCost>,
+}
+
 /// Captured audio, frame by frame, read on a thread of its own.
 pub trait Source: Send + 'static {
     /// The next item, waiting at most `wait`.
     fn next(&mut self, wait: Duration) -> SourceItem;
     /// What the user calls it (a device name, a file).
     fn name(&self) -> String;
-    /// Samples lost because the consumer was late, if the source counts
-    /// them: (overruns in the device callback, frames dropped).
-    fn losses(&self) -> (u64, u64) {
-        (0, 0)
+    /// What it counted so far.
+    fn stats(&self) -> SourceStats {
+        SourceStats::default()
     }
 }
 
@@ -68,8 +78,12 @@ impl Source for MicSource {
         self.mic.device().to_owned()
     }
 
-    fn losses(&self) -> (u64, u64) {
-        (self.mic.overruns(), self.mic.dropped_frames())
+    fn stats(&self) -> SourceStats {
+        SourceStats {
+            overruns: self.mic.overruns(),
+            dropped_frames: self.mic.dropped_frames(),
+            callback: Some(self.mic.callback_cost()),
+        }
     }
 }
 

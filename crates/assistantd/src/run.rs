@@ -151,14 +151,27 @@ pub fn run(args: &RunArgs) -> Result<Summary> {
     // Threads blocked in a device call are not waited for.
     runtime.shutdown_timeout(Duration::from_millis(200));
     tracing::info!(
-        "{} turn(s): {} completed, {} cut by barge-in, {} resumed after a noise, {} failed; {} frame(s) dropped, {} capture overrun(s)",
+        "{} turn(s): {} completed, {} cut by barge-in, {} resumed after a noise, {} failed",
         summary.turns,
         summary.completed,
         summary.barged_in,
         summary.resumed,
         summary.failed,
-        summary.frames_dropped,
-        summary.overruns
+    );
+    let capture = summary.capture;
+    let cost = capture.callback.unwrap_or_default();
+    tracing::info!(
+        callbacks = cost.callbacks,
+        callback_mean_us = cost.mean_ns as f64 / 1e3,
+        callback_max_us = cost.max_ns as f64 / 1e3,
+        overruns = capture.overruns,
+        frames_dropped = capture.dropped_frames + summary.frames_dropped,
+        "capture: {} callbacks, {:.1} µs on average, {:.1} µs at most; {} sample(s) overrun, {} frame(s) dropped",
+        cost.callbacks,
+        cost.mean_ns as f64 / 1e3,
+        cost.max_ns as f64 / 1e3,
+        capture.overruns,
+        capture.dropped_frames + summary.frames_dropped,
     );
     Ok(summary)
 }
