@@ -46,6 +46,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def thread_cpu(pid: int) -> dict:
+    """CPU seconds per thread, keyed by (tid, name)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[(task.name, name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=600.0, help="measured time (default 600)")
@@ -85,7 +99,14 @@ def main() -> None:
             ],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         )
-        client = dict(env, PULSE_SERVER=f"unix:{socket}", ASSISTANTD_LOG="warn,assistantd=info,ort=error")
+        # The daemon keeps the caller's HOME; only the sound server is private.
+        client = dict(
+            os.environ,
+            PULSE_SERVER=f"unix:{socket}",
+            PULSE_CLIENTCONFIG=str(tmp / "client.conf"),
+            XDG_RUNTIME_DIR=str(tmp),
+            ASSISTANTD_LOG="warn,assistantd=info,ort=error",
+        )
         try:
             deadline = time.monotonic() + 20
             while subprocess.run(["pactl", "info"], env=client, capture_output=True).returncode != 0:
@@ -106,9 +127,9 @@ def main() -> None:
             time.sleep(args.settle)
             if daemon.poll() is not None:
                 die(f"the daemon exited ({daemon.returncode}):\n{log.read_text()}")
-            cpu0, wall0 = cpu_seconds(daemon.pid), time.monotonic()
+            cpu0, wall0, threads0 = cpu_seconds(daemon.pid), time.monotonic(), thread_cpu(daemon.pid)
             time.sleep(args.seconds)
-            cpu1, wall1 = cpu_seconds(daemon.pid), time.monotonic()
+            cpu1, wall1, threads1 = cpu_seconds(daemon.pid), time.monotonic(), thread_cpu(daemon.pid)
             rss_kb = next(
                 (int(l.split()[1]) for l in pathlib.Path(f"/proc/{daemon.pid}/status").read_text().splitlines() if l.startswith("VmRSS:")),
                 0,
@@ -138,6 +159,10 @@ def main() -> None:
             "overruns": capture.get("overruns"),
             "frames_dropped": capture.get("frames_dropped"),
             "sigterm_to_exit_ms": round(stop_ms),
+            "threads_percent": {
+                f"{name} ({tid})": round(100 * (spent - threads0.get((tid, name), 0.0)) / (wall1 - wall0), 2)
+                for (tid, name), spent in sorted(threads1.items(), key=lambda kv: -(kv[1] - threads0.get(kv[0], 0.0)))[:8]
+            },
             "exit_status": code,
         }
         print(json.dumps(report))
@@ -147,6 +172,7 @@ def main() -> None:
             f"max {report['callback_max_us']} µs; {report['overruns']} overruns, {report['frames_dropped']} frames dropped"
         )
         print(f"SIGTERM to exit: {report['sigterm_to_exit_ms']} ms, status {code}")
+        print("busiest threads (% of a core): " + ", ".join(f"{k} {v}" for k, v in report["threads_percent"].items()))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,21 @@
 //!
 //! [`Listener`] is the synchronous core, so it can be driven frame by frame
 //! from a WAV file in tests and benchmarks exactly as from a microphone;
-//! [`spawn`] runs it on a dedicated thread between two bounded channels, so
-//! decoding never blocks the async runtime.
+//! [`spawn`] runs it on a dedicated thread, `asr`, between two bounded
+//! channels, so decoding never blocks the async runtime.
+//!
+//! Which runtime that thread waits on: the thread needs one only to wait on
+//! the frame channel, the cancellation token and room in the event channel
+//! together. Called from within a tokio runtime (the daemon), [`spawn`]
+//! takes that runtime's `Handle` and the thread runs its loop with
+//! `Handle::block_on`, so the daemon has one runtime per process. The loop
+//! is still polled on the `asr` thread itself, never on a runtime worker:
+//! no decoding runs on the runtime's threads. Called outside any runtime
+//! (`assistantd transcribe`, benchmarks, synchronous tests), the thread
+//! gets a private current-thread runtime instead. The waits use neither
+//! timers nor I/O, so they need none of a runtime's drivers: they work the
+//! same on a current-thread runtime whose own thread is busy elsewhere, and
+//! on one that has already shut down.
 //!
 //! Per frame: resample to 16 kHz once (rubato), then, with a VAD, keep the
 //! frame in a pre-roll buffer while nobody speaks; when Silero reports
@@ -336,6 +349,9 @@ pub fn spawn(
     events: tokio::sync::mpsc::Sender<TranscriptEvent>,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<std::thread::JoinHandle<Result<ListenStats, AsrError>>, AsrError> {
+    // Chosen here, on the caller's thread: the new thread is in no runtime.
+    let event_loop =
+        EventLoop::for_caller().map_err(|e| AsrError::Stage(format!("cannot start the stage's event loop: {e}")))?;
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), AsrError>>(1);
     let handle = std::thread::Builder::new()
         .name("asr".into())
@@ -355,11 +371,7 @@ pub fn spawn(
                 }
             };
             let _ = ready_tx.send(Ok(()));
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-                .map_err(|e| AsrError::Stage(format!("cannot start the stage's event loop: {e}")))?;
-            runtime.block_on(async {
+            event_loop.block_on(async {
                 let mut out = Vec::new();
                 loop {
                     let frame = tokio::select! {
@@ -390,5 +402,68 @@ pub fn spawn(
         Ok(Ok(())) => Ok(handle),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(AsrError::Stage("the ASR thread ended while loading the models".into())),
+    }
+}
+
+/// Where the stage thread runs its waits (see the [module docs](self)).
+#[derive(Debug)]
+enum EventLoop {
+    /// The caller's runtime: one runtime per process in the daemon.
+    Shared(tokio::runtime::Handle),
+    /// No runtime around the caller: a private current-thread one.
+    Private(tokio::runtime::Runtime),
+}
+
+impl EventLoop {
+    /// The runtime of the calling thread if it has one, else a new
+    /// current-thread runtime. Call it on the caller's thread, not the
+    /// stage's: a new thread is in no runtime.
+    fn for_caller() -> std::io::Result<Self> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => Ok(Self::Shared(handle)),
+            // The loop uses no timers or I/O: no drivers to enable.
+            Err(_) => tokio::runtime::Builder::new_current_thread().build().map(Self::Private),
+        }
+    }
+
+    /// Runs `future` to completion on the calling thread, which must be in
+    /// no runtime (the stage's own thread is not).
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match self {
+            Self::Shared(handle) => handle.block_on(future),
+            Self::Private(runtime) => runtime.block_on(future),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventLoop;
+
+    #[test]
+    fn the_stage_uses_the_callers_runtime_and_makes_one_only_without() {
+        assert!(matches!(EventLoop::for_caller(), Ok(EventLoop::Private(_))));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a test runtime");
+        let chosen = runtime.block_on(async { EventLoop::for_caller() });
+        assert!(matches!(chosen, Ok(EventLoop::Shared(_))), "{chosen:?}");
+        // Under the runtime's enter guard too (a sync call inside the daemon).
+        let _entered = runtime.enter();
+        assert!(matches!(EventLoop::for_caller(), Ok(EventLoop::Shared(_))));
+    }
+
+    #[test]
+    fn a_shared_loop_needs_nobody_to_drive_its_runtime() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a test runtime");
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(1);
+        let event_loop = runtime.block_on(async { EventLoop::for_caller() }).expect("a loop");
+        // A current-thread runtime that nobody drives (its thread, this
+        // one, is outside `Runtime::block_on`): the waits need no driver.
+        let thread = std::thread::spawn(move || event_loop.block_on(async move { rx.recv().await }));
+        tx.blocking_send(7).expect("the thread waits");
+        assert_eq!(thread.join().expect("no panic"), Some(7));
     }
 }

@@ -743,13 +743,7 @@ impl Output {
                 loop {
                     match commands.recv() {
                         Ok(Command::Play(chunk)) => {
-                            let _ = events.send(PlaybackEvent::Interrupted {
-                                turn: chunk.turn,
-                                clause: chunk.clause,
-                                at: self.time_of(self.pushed),
-                                played: 0,
-                                of: chunk.samples.len(),
-                            });
+                            let _ = events.send(self.unplayed(&chunk));
                         }
                         Ok(Command::Stop(done)) => {
                             stops_seen += 1;
@@ -780,13 +774,7 @@ impl Output {
             };
             match commands.recv_timeout(wait) {
                 Ok(Command::Play(chunk)) if chunk.turn.0 <= dropped_through.load(Ordering::Acquire) => {
-                    let _ = events.send(PlaybackEvent::Interrupted {
-                        turn: chunk.turn,
-                        clause: chunk.clause,
-                        at: self.time_of(self.pushed),
-                        played: 0,
-                        of: chunk.samples.len(),
-                    });
+                    let _ = events.send(self.unplayed(&chunk));
                 }
                 Ok(Command::Play(chunk)) => {
                     tracing::debug!(turn = %chunk.turn, clause = chunk.clause, samples = chunk.samples.len(), "playing");
@@ -842,6 +830,17 @@ impl Output {
             let _ = events.send(event);
         }
         true
+    }
+
+    /// The event for a chunk dropped before any of it was played.
+    fn unplayed(&self, chunk: &SpeechChunk) -> PlaybackEvent {
+        PlaybackEvent::Interrupted {
+            turn: chunk.turn,
+            clause: chunk.clause,
+            at: self.time_of(self.pushed),
+            played: 0,
+            of: chunk.samples.len(),
+        }
     }
 
     /// Pushes what fits; returns how many samples went in.

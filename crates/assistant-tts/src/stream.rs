@@ -22,6 +22,20 @@
 //! later. Dropping a [`Synthesis`] cancels its job the same way; dropping
 //! the [`Synthesizer`] stops both threads and waits for them.
 //!
+//! Which runtime the threads wait on: each needs one only to wait on a
+//! channel and tokens together (`tts` for room in a job's channel,
+//! `tts-interrupt` for the job's token). Spawned from within a tokio runtime
+//! (the daemon), both take that runtime's `Handle` and wait with
+//! `Handle::block_on` on their own thread, so the daemon has one runtime per
+//! process. The waits are polled on `tts` and `tts-interrupt` themselves,
+//! never on a runtime worker, and the model runs outside them: no inference
+//! ever runs on the runtime's threads. Spawned outside any runtime
+//! (`assistantd say`, benchmarks, synchronous tests), each thread gets a
+//! private current-thread runtime instead. The waits use neither timers nor
+//! I/O, so they need none of a runtime's drivers: they work the same on a
+//! current-thread runtime whose own thread is busy elsewhere, and on one
+//! that has shut down while the synthesizer lives on.
+//!
 //! What a job yields:
 //! - one `Ok` chunk per sentence with something to say, in order, then the
 //!   end of the stream (`None`). A chunk's `clause` is its sentence's index
@@ -159,13 +173,19 @@ impl Synthesizer {
         let stage_error = |what: &str, e: std::io::Error| TtsError::Stage {
             reason: format!("could not start {what}: {e}"),
         };
-        // Only to wait on a channel and a token together: no I/O, no timers.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|e| stage_error("its event loop", e))?;
-        let watcher_runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|e| stage_error("its interrupt watcher", e))?;
+        // Chosen here, on the caller's thread: the new threads are in no
+        // runtime. Without one around the caller, each thread gets its own.
+        let event_loop = EventLoop::for_caller().map_err(|e| stage_error("its event loop", e))?;
+        // The watcher stays a thread of its own on the caller's runtime too,
+        // waiting in `Handle::block_on`, rather than becoming a task
+        // `spawn`ed onto it: a task runs only when a worker is free (on a
+        // current-thread runtime, only while that runtime's thread sits in
+        // `Runtime::block_on`), so a cancel made while every worker is busy
+        // or blocked would stop the model run late, or not at all. A parked
+        // thread wakes the moment the token is cancelled, and `Drop` joins
+        // it, so nothing of the synthesizer outlives it. It costs one mostly
+        // idle thread, as before.
+        let watcher_loop = EventLoop::for_caller().map_err(|e| stage_error("its interrupt watcher", e))?;
         let sample_rate = voice.config().sample_rate;
         let shutdown = CancellationToken::new();
         let stats = Arc::new(Counters::default());
@@ -174,7 +194,7 @@ impl Synthesizer {
         let watcher_shutdown = shutdown.clone();
         let watcher = std::thread::Builder::new()
             .name("tts-interrupt".into())
-            .spawn(move || watcher_runtime.block_on(watch_jobs(watched, &interrupt, &watcher_shutdown)))
+            .spawn(move || watcher_loop.block_on(watch_jobs(watched, &interrupt, &watcher_shutdown)))
             .map_err(|e| stage_error("the interrupt watcher", e))?;
         let (jobs, queue) = std::sync::mpsc::channel();
         let worker = Worker {
@@ -183,7 +203,7 @@ impl Synthesizer {
             clock,
             shutdown: shutdown.clone(),
             stats: Arc::clone(&stats),
-            runtime,
+            event_loop,
             watch,
         };
         let thread = std::thread::Builder::new()
@@ -386,7 +406,8 @@ struct Worker {
     clock: Clock,
     shutdown: CancellationToken,
     stats: Arc<Counters>,
-    runtime: tokio::runtime::Runtime,
+    /// Where [`Worker::send`] waits for room (see the [module docs](self)).
+    event_loop: EventLoop,
     /// Tells the interrupt watcher which job is in progress.
     watch: tokio::sync::watch::Sender<Option<Watched>>,
 }
@@ -496,7 +517,7 @@ impl Worker {
     /// consumer is gone, whichever comes first, even while the channel is
     /// full.
     fn send(&self, job: &Job, item: Item) -> bool {
-        self.runtime.block_on(async {
+        self.event_loop.block_on(async {
             let permit = tokio::select! {
                 biased;
                 () = job.cancel.cancelled() => return false,
@@ -514,9 +535,58 @@ impl Worker {
     }
 }
 
+/// Where a stage thread runs its waits (see the [module docs](self)).
+#[derive(Debug)]
+enum EventLoop {
+    /// The caller's runtime: one runtime per process in the daemon.
+    Shared(tokio::runtime::Handle),
+    /// No runtime around the caller: a private current-thread one.
+    Private(tokio::runtime::Runtime),
+}
+
+impl EventLoop {
+    /// The runtime of the calling thread if it has one, else a new
+    /// current-thread runtime. Call it on the caller's thread, not the
+    /// stage's: a new thread is in no runtime.
+    fn for_caller() -> std::io::Result<Self> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => Ok(Self::Shared(handle)),
+            // Only to wait on a channel and tokens: no I/O, no timers.
+            Err(_) => tokio::runtime::Builder::new_current_thread().build().map(Self::Private),
+        }
+    }
+
+    /// Runs `future` to completion on the calling thread, which must be in
+    /// no runtime (the stage's own threads are not).
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match self {
+            Self::Shared(handle) => handle.block_on(future),
+            Self::Private(runtime) => runtime.block_on(future),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_threads_use_the_callers_runtime_and_make_one_only_without() {
+        assert!(matches!(EventLoop::for_caller(), Ok(EventLoop::Private(_))));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(3)
+            .build()
+            .expect("a test runtime");
+        let chosen = runtime.block_on(async { EventLoop::for_caller() });
+        match chosen {
+            // The caller's runtime, not a new current-thread one.
+            Ok(EventLoop::Shared(handle)) => assert_eq!(handle.metrics().num_workers(), 3),
+            other => panic!("expected the caller's runtime, got {other:?}"),
+        }
+        // On the runtime's blocking pool too.
+        let blocking = runtime.block_on(async { tokio::task::spawn_blocking(EventLoop::for_caller).await });
+        assert!(matches!(blocking, Ok(Ok(EventLoop::Shared(_)))), "{blocking:?}");
+    }
 
     fn shared_across_tasks<T: Send + Sync>() {}
     fn moved_into_a_task<T: Send>() {}

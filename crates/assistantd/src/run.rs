@@ -92,6 +92,15 @@ pub fn run(args: &RunArgs) -> Result<Summary> {
             optimized_cache: crate::native::onnx_cache_dir(),
         },
     )?;
+    // One runtime for the whole daemon: the stage threads started below
+    // (tts, asr) wait on its handle instead of building their own.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("assistantd")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let entered = runtime.enter();
     let clock = Clock::start();
     let sample_rate = voice.config().sample_rate;
     let synthesizer = Arc::new(Synthesizer::spawn(voice, speak.options, clock)?);
@@ -137,12 +146,7 @@ pub fn run(args: &RunArgs) -> Result<Summary> {
         sink: Arc::new(sink),
         clock,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("assistantd")
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    drop(entered);
     let summary = runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
