@@ -862,8 +862,11 @@ impl Loop {
         tracing::info!(turn = %ending.active.id, "heard of the cut reply: {heard:?}");
         let summary = self.turn_summary(&ending.active, ending.why);
         if let Some(recorder) = &mut self.recorder {
-            let reply = ending.active.done.as_ref().map_or("", |d| d.0.as_str());
-            recorder.finish(reply, &heard, &summary);
+            let reply = match &ending.active.done {
+                Some((reply, _)) => reply.clone(),
+                None => ending.active.spoken.written(),
+            };
+            recorder.finish(&reply, &heard, &summary);
         }
     }
 

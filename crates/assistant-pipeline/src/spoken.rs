@@ -74,6 +74,15 @@ impl Spoken {
         self.pieces.iter().map(|(_, p)| p.played).sum()
     }
 
+    /// Every clause's text, heard or not, in order: the reply as far as it
+    /// was written.
+    #[must_use]
+    pub fn written(&self) -> String {
+        let mut clauses = self.clauses.clone();
+        clauses.sort_by_key(|(c, _)| *c);
+        clauses.into_iter().map(|(_, t)| t).collect::<Vec<_>>().join(" ")
+    }
+
     /// The text heard: whole clauses, then the heard share of the first
     /// clause that was cut, in whole words; nothing after it.
     #[must_use]
@@ -129,6 +138,10 @@ mod tests {
         // Half of "the capital of France is Paris." (6 words) -> 3 words.
         s.played(1, 3000);
         assert_eq!(s.text(), "Sure, the capital of");
+        assert_eq!(
+            s.written(),
+            "Sure, the capital of France is Paris. It has two million people."
+        );
         assert!(!s.all_heard());
         assert_eq!(s.samples_heard(), 4000);
         s.finished(1);

@@ -152,18 +152,17 @@ pub fn run(options: &DoctorOptions) -> Vec<Check> {
         return checks;
     };
     if let Some((lock, store)) = &opened {
-        let name = profile.name();
-        match crate::models::profile_models(lock, &name) {
+        match crate::models::models_of(lock, &profile) {
             Ok(entries) => {
                 for entry in entries {
                     check(&format!("model {}", entry.name), &mut || {
-                        model_status(store, entry, &name)
+                        model_status(store, entry, wanted)
                     });
                 }
             }
             Err(e) => check("profile models", &mut || {
                 Err(format!(
-                    "{e:#}; models.lock's `profiles` keys say which profiles use each file, and `assistantd models fetch --profile` goes by them"
+                    "{e:#}; name models that models.lock pins (`assistantd models list` shows them)"
                 ))
             }),
         }

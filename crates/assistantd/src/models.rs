@@ -93,16 +93,43 @@ fn select<'a>(lock: &'a Lock, names: &[String], profile: Option<&'a str>) -> Res
     }
 }
 
-/// The entries the profile called `profile` uses, as models.lock's
-/// `profiles` keys say: what `models list`, `fetch` and `verify` act on
-/// with `--profile`, and what `doctor` checks.
+/// The entries the profile called `profile` uses: what `models list`,
+/// `fetch` and `verify` act on with `--profile`, and what `doctor` checks.
 ///
 /// # Errors
-/// If no entry names the profile.
-pub fn profile_models<'a>(lock: &'a Lock, profile: &'a str) -> Result<Vec<&'a ModelEntry>> {
-    let chosen: Vec<&ModelEntry> = lock.for_profile(profile).collect();
-    if chosen.is_empty() {
-        bail!("no model in {} is used by profile {profile:?}", lock.path.display());
+/// If the profile cannot be loaded, or names a model models.lock lacks.
+pub fn profile_models<'a>(lock: &'a Lock, profile: &str) -> Result<Vec<&'a ModelEntry>> {
+    models_of(lock, &crate::profile::Profile::load(profile)?)
+}
+
+/// The entries `profile` names: read from what it says (its transducer's
+/// four parts, its VAD, its voice's model and config), so a profile of the
+/// user's own, or a shipped one the user overrides, is served as written.
+///
+/// # Errors
+/// If it names a model models.lock lacks.
+pub fn models_of<'a>(lock: &'a Lock, profile: &crate::profile::Profile) -> Result<Vec<&'a ModelEntry>> {
+    let file = profile.path.display();
+    let mut names: Vec<(String, &str)> = ["encoder", "decoder", "joiner", "tokens"]
+        .iter()
+        .map(|part| (format!("{}/{part}", profile.asr.transducer), "asr.transducer"))
+        .collect();
+    if !profile.asr.vad.model.is_empty() {
+        names.push((profile.asr.vad.model.clone(), "asr.vad.model"));
+    }
+    if let Some(tts) = &profile.tts {
+        let voice = crate::voices::VoiceEntry::find(&tts.voice)?;
+        names.push((voice.model, "tts.voice"));
+        names.push((voice.config, "tts.voice"));
+    }
+    let mut chosen: Vec<&ModelEntry> = Vec::new();
+    for (name, key) in &names {
+        let (entry, _) = lock
+            .find(name)
+            .with_context(|| format!("{file}: {key} names {name}, which {} does not pin", lock.path.display()))?;
+        if !chosen.iter().any(|e| e.name == entry.name) {
+            chosen.push(entry);
+        }
     }
     Ok(chosen)
 }

@@ -300,6 +300,17 @@ fn write_room(path: &Path, interleaved: &[f32]) {
     writer.finalize().unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// A text file of turn `turn`'s recorded folder.
+fn recorded_text(record: &Path, turn: u64, name: &str) -> String {
+    std::fs::read_dir(record)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(&format!("-turn-{turn}")))
+        .and_then(|folder| std::fs::read_to_string(folder.join(name)).ok())
+        .unwrap_or_else(|| panic!("turn {turn} has no {name} in {}", record.display()))
+}
+
 /// The recorded turn folder of turn `n`: its reply audio and piece lengths.
 fn recorded_reply(record: &Path, turn: u64) -> (Vec<f32>, Vec<usize>, Value) {
     let folder = std::fs::read_dir(record)
@@ -540,6 +551,18 @@ fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
     );
     let (_, _, cut) = recorded_reply(&record, 2);
     assert_eq!(cut["ended"], "barge-in", "{cut}");
+    // The history keeps the cut reply only as far as it was heard: a
+    // word-for-word beginning of what had been written, and shorter.
+    let (written, heard) = (
+        recorded_text(&record, 2, "reply.txt"),
+        recorded_text(&record, 2, "heard.txt"),
+    );
+    let (written, heard): (Vec<&str>, Vec<&str>) =
+        (written.split_whitespace().collect(), heard.split_whitespace().collect());
+    assert!(
+        heard.len() < written.len() && written.starts_with(&heard),
+        "heard {heard:?} of the written {written:?}"
+    );
     let (reply3, pieces3, answered) = recorded_reply(&record, 3);
     assert_eq!(answered["ended"], "completed", "{answered}");
     let after = onset(&speaker, quiet, 1e-3).unwrap_or_else(|| panic!("the third question was not answered"));

@@ -85,10 +85,16 @@ fn doctor(profile: &Path, store: &Path, env: &[(&'static str, String)]) -> Run {
 /// stem) in a folder of its own.
 struct TestProfile {
     dir: tempfile::TempDir,
+    file: &'static str,
 }
 
 impl TestProfile {
     fn new(edits: &[(&str, &str)]) -> Self {
+        Self::named("jarvis.toml", edits)
+    }
+
+    /// The shipped jarvis profile with `edits`, saved as `file`.
+    fn named(file: &'static str, edits: &[(&str, &str)]) -> Self {
         let shipped = assistant_tests::workspace_root().join("configs/jarvis.toml");
         let mut text = std::fs::read_to_string(&shipped).expect("configs/jarvis.toml");
         for (from, to) in edits {
@@ -96,12 +102,12 @@ impl TestProfile {
             text = text.replacen(from, to, 1);
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("jarvis.toml"), text).expect("write the profile");
-        Self { dir }
+        std::fs::write(dir.path().join(file), text).expect("write the profile");
+        Self { dir, file }
     }
 
     fn path(&self) -> PathBuf {
-        self.dir.path().join("jarvis.toml")
+        self.dir.path().join(self.file)
     }
 }
 
@@ -144,7 +150,10 @@ fn missing_models_fail_naming_the_fetch_command() {
         assert!(
             detail.starts_with("missing")
                 && detail.contains(&store.path().display().to_string())
-                && detail.contains("assistantd models fetch --profile jarvis"),
+                && detail.contains(&format!(
+                    "assistantd models fetch --profile {}",
+                    profile.path().display()
+                )),
             "{model}"
         );
     }
@@ -153,6 +162,37 @@ fn missing_models_fail_naming_the_fetch_command() {
         let (ok, detail) = run.result(native);
         assert!(ok, "{native}: {detail}");
     }
+}
+
+#[test]
+fn a_profile_of_ones_own_is_checked_for_the_models_it_names() {
+    // Not a shipped name, and another voice: the files come from what the
+    // profile says, not from a list kept for the shipped profiles.
+    let profile = TestProfile::named(
+        "mine.toml",
+        &[
+            (LLM_URL, &format!("url = \"{}\"", stopped_server())),
+            ("voice = \"en_US-joe-medium\"", "voice = \"en_US-amy-medium\""),
+        ],
+    );
+    let store = tempfile::tempdir().expect("tempdir");
+    let run = doctor(&profile.path(), store.path(), &[]);
+    let models = run.models();
+    let names: Vec<&str> = models.iter().filter_map(|c| c["name"].as_str()).collect();
+    for wanted in [
+        "model silero-vad/v4",
+        "model asr/streaming-zipformer-en/tokens",
+        "model voices/en_US-amy-medium/model",
+        "model voices/en_US-amy-medium/config",
+    ] {
+        assert!(names.contains(&wanted), "{wanted} checked: {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("joe")), "{names:?}");
+    assert!(
+        !run.checks.iter().any(|c| c["name"] == "profile models"),
+        "{}",
+        run.text()
+    );
 }
 
 #[test]
