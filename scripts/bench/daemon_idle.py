@@ -18,6 +18,9 @@ fails on a figure, only when a step cannot run (exit status 2).
 """
 
 import argparse
+import random
+import struct
+import threading
 import json
 import os
 import pathlib
@@ -65,6 +68,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600.0, help="measured time (default 600)")
     parser.add_argument("--settle", type=float, default=10.0, help="unmeasured start-up time (default 10)")
     parser.add_argument("--binary", default=str(ROOT / "target/release/assistantd"))
+    parser.add_argument(
+        "--noise-dbfs",
+        type=float,
+        default=None,
+        help="feed the microphone white noise at this RMS level (a real room's noise floor, e.g. -65); default: digital silence",
+    )
     args = parser.parse_args()
     binary = pathlib.Path(args.binary)
     if not binary.is_file():
@@ -107,6 +116,7 @@ def main() -> None:
             XDG_RUNTIME_DIR=str(tmp),
             ASSISTANTD_LOG="warn,assistantd=info,ort=error",
         )
+        feeder = None
         try:
             deadline = time.monotonic() + 20
             while subprocess.run(["pactl", "info"], env=client, capture_output=True).returncode != 0:
@@ -115,6 +125,24 @@ def main() -> None:
                 time.sleep(0.05)
             run(["pactl", "set-default-sink", "speakers"], env=client)
             run(["pactl", "set-default-source", "room.monitor"], env=client)
+            if args.noise_dbfs is not None:
+                feeder = subprocess.Popen(
+                    ["pacat", "--playback", "--device=room", "--format=float32le", "--channels=1", "--rate=16000", "--raw"],
+                    env=client, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                )
+                # Uniform noise of that RMS: amplitude a has RMS a/sqrt(3).
+                amplitude = 10 ** (args.noise_dbfs / 20) * 3 ** 0.5
+                rng = random.Random(7)
+                block = struct.pack("<1600f", *(rng.uniform(-amplitude, amplitude) for _ in range(1600)))
+
+                def feed() -> None:
+                    try:
+                        while True:
+                            feeder.stdin.write(block)
+                    except (BrokenPipeError, ValueError, OSError):
+                        pass
+
+                threading.Thread(target=feed, daemon=True).start()
             log = tmp / "daemon.log"
             with log.open("w") as out:
                 daemon = subprocess.Popen(
@@ -139,6 +167,8 @@ def main() -> None:
             code = daemon.wait(timeout=20)
             stop_ms = (time.monotonic() - stopped) * 1e3
         finally:
+            if feeder is not None:
+                feeder.kill()
             server.terminate()
             server.wait()
         capture = {}
@@ -150,6 +180,7 @@ def main() -> None:
             if "callbacks" in record.get("fields", {}):
                 capture = record["fields"]
         report = {
+            "room": "digital silence" if args.noise_dbfs is None else f"white noise at {args.noise_dbfs} dBFS",
             "measured_s": round(wall1 - wall0, 1),
             "cpu_percent_of_a_core": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 2),
             "rss_mb": round(rss_kb / 1024, 1),
@@ -166,7 +197,10 @@ def main() -> None:
             "exit_status": code,
         }
         print(json.dumps(report))
-        print(f"idle CPU {report['cpu_percent_of_a_core']} % of a core over {report['measured_s']} s (goal: at most 2 %), RSS {report['rss_mb']} MB")
+        print(
+            f"idle CPU ({report['room']}) {report['cpu_percent_of_a_core']} % of a core over {report['measured_s']} s "
+            f"(goal: at most 2 %), RSS {report['rss_mb']} MB"
+        )
         print(
             f"capture: {report['capture_callbacks']} callbacks, mean {report['callback_mean_us']} µs, "
             f"max {report['callback_max_us']} µs; {report['overruns']} overruns, {report['frames_dropped']} frames dropped"

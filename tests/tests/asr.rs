@@ -476,3 +476,50 @@ fn vad_gating_feeds_only_the_utterance_and_pre_roll_keeps_its_first_word() {
         other => panic!("expected SpeechStarted first, got {other:?}"),
     }
 }
+
+#[test]
+fn quiet_audio_skips_the_vad_and_the_utterance_is_heard_the_same() {
+    let Some(vad) = vad_model("quiet_audio_skips_the_vad") else {
+        return;
+    };
+    let speech = assistant_tests::synthetic_assets().join("speech");
+    let input = frames(&speech.join("gated_60s.wav"));
+    let mut c = config();
+    c.endpointing.silence_after_text_s = 1.2;
+    let recognizer = Recognizer::new(&c).expect("recognizer");
+    let mut every = ListenConfig::new(c);
+    every.vad = Some(VadConfig::new(&vad));
+    let mut floored = every.clone();
+    floored.vad_floor_dbfs = Some(-60.0);
+    let (all_events, all_stats) = listen(&recognizer, &every, &input);
+    let (events, stats) = listen(&recognizer, &floored, &input);
+    // The same transcript, at the same times give or take one VAD window
+    // (the model sees its 32 ms windows aligned differently after a
+    // skipped stretch), from as much audio.
+    let (got, all) = (finals(&events), finals(&all_events));
+    assert_eq!(got.len(), all.len(), "{got:?} vs {all:?}");
+    for ((text, end, endpoint), (all_text, all_end, all_endpoint)) in got.iter().zip(&all) {
+        assert_eq!(text, all_text);
+        assert!((end - all_end).abs() <= 0.041, "speech end {end} vs {all_end}");
+        assert!(
+            (endpoint - all_endpoint).abs() <= 0.041,
+            "endpoint {endpoint} vs {all_endpoint}"
+        );
+    }
+    assert!(
+        stats.samples_fed.abs_diff(all_stats.samples_fed) <= 640,
+        "{stats:?} vs {all_stats:?}"
+    );
+    assert_eq!(all_stats.below_vad_floor, 0);
+    // Nearly all of the 60 s of digital silence never reached the VAD.
+    let skipped_s = stats.below_vad_floor as f64 / 16_000.0;
+    assert!(skipped_s > 55.0, "only {skipped_s:.1} s skipped the VAD");
+    // A floor out of range is refused, naming the setting.
+    let mut wrong = floored.clone();
+    wrong.vad_floor_dbfs = Some(12.0);
+    let refused = Listener::new(&recognizer, &wrong).err().map(|e| e.to_string());
+    assert!(
+        refused.as_deref().is_some_and(|e| e.contains("asr.vad.floor_dbfs")),
+        "{refused:?}"
+    );
+}

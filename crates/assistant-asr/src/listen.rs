@@ -52,6 +52,11 @@ pub struct ListenConfig {
     /// the VAD's own detection delay (`min_speech_s`), so no first syllable
     /// is lost.
     pub pre_roll_s: f32,
+    /// While nobody speaks, audio quieter than this (RMS over the block, in
+    /// dBFS) is not shown to the VAD: it cannot be speech, and the VAD's
+    /// model run on every 32 ms window is most of an idle daemon's CPU.
+    /// `None` shows it everything.
+    pub vad_floor_dbfs: Option<f32>,
 }
 
 impl ListenConfig {
@@ -62,6 +67,7 @@ impl ListenConfig {
             recognizer,
             vad: None,
             pre_roll_s: 0.3,
+            vad_floor_dbfs: None,
         }
     }
 }
@@ -79,6 +85,8 @@ pub struct ListenStats {
     pub decode_steps: u64,
     /// Final transcripts produced.
     pub finals: u64,
+    /// 16 kHz samples not shown to the VAD, below `vad_floor_dbfs`.
+    pub below_vad_floor: u64,
 }
 
 /// The listening stage's state for one audio stream.
@@ -93,6 +101,8 @@ pub struct Listener<'r> {
     gate_open: bool,
     pre_roll: VecDeque<f32>,
     pre_roll_max: usize,
+    /// `vad_floor_dbfs` as an RMS amplitude.
+    vad_floor: Option<f32>,
     /// (transducer sample index, stream position) where each contiguous
     /// fed run began; maps transducer time back to the stream's clock.
     runs: Vec<(u64, u64)>,
@@ -125,6 +135,14 @@ impl<'r> Listener<'r> {
                 reason: format!("{} is not between 0 and 5 seconds", config.pre_roll_s),
             });
         }
+        if let Some(floor) = config.vad_floor_dbfs
+            && !(floor.is_finite() && (-120.0..=0.0).contains(&floor))
+        {
+            return Err(AsrError::InvalidConfig {
+                field: "asr.vad.floor_dbfs",
+                reason: format!("{floor} is not between -120 and 0 dBFS"),
+            });
+        }
         let vad = config.vad.as_ref().map(Vad::new).transpose()?;
         let lag = config.vad.as_ref().map_or(0.0, |v| v.min_speech_s);
         // The VAD reports speech min_speech_s after it began, judged on
@@ -140,6 +158,7 @@ impl<'r> Listener<'r> {
             gate_open: false,
             pre_roll: VecDeque::with_capacity(pre_roll_max),
             pre_roll_max,
+            vad_floor: config.vad_floor_dbfs.map(|db| 10_f32.powf(db / 20.0)),
             runs: Vec::new(),
             fed: 0,
             turn: TurnId(1),
@@ -223,14 +242,25 @@ impl<'r> Listener<'r> {
         let Some(vad) = &mut self.vad else {
             return self.feed(block, start, events);
         };
-        vad.accept(block);
+        let below_floor = self.vad_floor.is_some_and(|floor| {
+            let energy = block.iter().map(|s| s * s).sum::<f32>() / block.len().max(1) as f32;
+            energy.sqrt() < floor
+        });
+        // Only while nobody speaks: once the VAD hears speech it must also
+        // hear the silence that ends it.
+        let skip = below_floor && !self.gate_open && !vad.is_speech();
+        if skip {
+            self.stats.below_vad_floor += block.len() as u64;
+        } else {
+            vad.accept(block);
+        }
         if self.gate_open {
             return self.feed(block, start, events);
         }
         self.pre_roll.extend(block.iter().copied());
         let excess = self.pre_roll.len().saturating_sub(self.pre_roll_max);
         self.pre_roll.drain(..excess);
-        if !vad.is_speech() {
+        if skip || !vad.is_speech() {
             return Ok(());
         }
         self.gate_open = true;

@@ -54,8 +54,12 @@ pub const STALL: Duration = Duration::from_secs(2);
 /// The ring between the callback and thread `capture`, in seconds of audio.
 const RING_SECONDS: f64 = 1.0;
 
-/// How often thread `capture` looks at the ring.
+/// How often thread `capture` looks at its own state (stop, stall) when
+/// no samples wake it, and at other waits.
 const POLL: Duration = Duration::from_millis(5);
+
+/// The longest thread `capture` waits for the callback to wake it.
+const CHECK_EVERY: Duration = Duration::from_millis(50);
 
 /// How often a device named in the settings is looked for in the device
 /// list while it delivers.
@@ -304,6 +308,7 @@ impl Drop for Microphone {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let deadline = Instant::now() + CLOSE_DEADLINE;
             while !thread.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(POLL);
@@ -480,6 +485,8 @@ impl Input {
             shared: Arc::clone(&shared),
             stats: Arc::clone(stats),
             clock,
+            // Input::open runs on thread `capture`, which waits for data.
+            reader: std::thread::current(),
         };
         let on_error = {
             let shared = Arc::clone(&shared);
@@ -530,7 +537,9 @@ impl Input {
                 if last_audio.elapsed() >= STALL {
                     return Delivery::Lost(format!("no audio for {} s", STALL.as_secs_f64()));
                 }
-                std::thread::sleep(POLL);
+                // The callback unparks this thread when it has pushed
+                // samples; the timeout is for the checks above.
+                std::thread::park_timeout(CHECK_EVERY);
                 continue;
             }
             last_audio = Instant::now();
@@ -626,6 +635,8 @@ struct Callback {
     shared: Arc<Shared>,
     stats: Arc<Stats>,
     clock: Clock,
+    /// Thread `capture`, woken when samples arrive instead of polling.
+    reader: std::thread::Thread,
 }
 
 impl Callback {
@@ -654,6 +665,9 @@ impl Callback {
         self.stats.callbacks.fetch_add(1, Ordering::Relaxed);
         self.stats.callback_ns.fetch_add(took, Ordering::Relaxed);
         self.stats.callback_max_ns.fetch_max(took, Ordering::Relaxed);
+        // An atomic swap, and a futex wake only if the thread is parked:
+        // no lock, no allocation, never waits.
+        self.reader.unpark();
     }
 }
 

@@ -50,8 +50,9 @@ use crate::turn::{self, TurnContext, TurnNews};
 /// Frames waiting for the loop (a second of audio).
 const FRAME_QUEUE: usize = 50;
 
-/// How often timers (barge-in's resume) are looked at.
-const TICK: Duration = Duration::from_millis(20);
+/// How often timers (barge-in's resume, a cut reply's grace) are looked
+/// at: their precision, and the idle loop's wake-ups.
+const TICK: Duration = Duration::from_millis(50);
 
 /// How long a cancelled reply waits for the sink's account of what was
 /// heard before it is written into the history.

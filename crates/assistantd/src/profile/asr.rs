@@ -101,6 +101,9 @@ pub struct VadSection {
     pub min_speech_s: f32,
     /// Silence that closes a segment, in seconds.
     pub min_silence_s: f32,
+    /// While nobody speaks, audio quieter than this (dBFS) skips the VAD;
+    /// -120 runs it on everything.
+    pub floor_dbfs: f32,
 }
 
 impl Default for VadSection {
@@ -111,6 +114,7 @@ impl Default for VadSection {
             threshold: d.threshold,
             min_speech_s: d.min_speech_s,
             min_silence_s: d.min_silence_s,
+            floor_dbfs: -60.0,
         }
     }
 }
@@ -202,6 +206,7 @@ impl Profile {
             recognizer,
             vad,
             pre_roll_s: asr.pre_roll_s,
+            vad_floor_dbfs: Some(asr.vad.floor_dbfs).filter(|db| *db > -120.0),
         })
     }
 }
