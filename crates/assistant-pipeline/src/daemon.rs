@@ -47,8 +47,10 @@ use crate::record::Recorder;
 use crate::spoken::Spoken;
 use crate::turn::{self, TurnContext, TurnNews};
 
-/// Frames waiting for the loop (a second of audio).
-const FRAME_QUEUE: usize = 50;
+/// Frames waiting for the loop, and for the listening stage: five seconds
+/// of audio, so a busy machine delays an utterance instead of losing part
+/// of it (a frame is dropped, and counted, only past that).
+const FRAME_QUEUE: usize = 250;
 
 /// How often timers (barge-in's resume, a cut reply's grace) are looked
 /// at: their precision, and the idle loop's wake-ups.
@@ -217,6 +219,8 @@ struct Loop {
     news: mpsc::Sender<(TurnId, TurnNews)>,
     recorder: Option<Recorder>,
     summary: Summary,
+    /// The loudest frame and the frames counted, for a level line a second.
+    meter: (f32, u32),
 }
 
 impl Daemon {
@@ -292,6 +296,7 @@ impl Daemon {
             news,
             recorder,
             summary: Summary::default(),
+            meter: (0.0, 0),
         };
         tracing::info!("listening");
         let mut tick = tokio::time::interval(TICK);
@@ -306,6 +311,13 @@ impl Daemon {
                         state.frame(&frame);
                         if listener.frames.try_send(frame).is_err() {
                             state.summary.frames_dropped += 1;
+                            if state.summary.frames_dropped % FRAME_QUEUE as u64 == 1 {
+                                tracing::warn!(
+                                    "the listening stage is more than {} s behind the microphone: {} frame(s) dropped so far; the machine is too busy",
+                                    FRAME_QUEUE / 50,
+                                    state.summary.frames_dropped
+                                );
+                            }
                         }
                     }
                     Some(Input::Notice(event)) => notice(&event),
@@ -517,9 +529,18 @@ impl Loop {
             recorder.frame(frame);
         }
         let playback = self.playback_level(frame.captured_at);
-        let decision = self
-            .barge
-            .level(frame.captured_at, frame.duration(), rms(&frame.samples), playback);
+        let level = rms(&frame.samples);
+        self.meter.0 = self.meter.0.max(level);
+        self.meter.1 += 1;
+        if self.meter.1 == 50 {
+            tracing::debug!(
+                "microphone: loudest {:.0} dBFS over the last second (barge-in threshold {:.0} dBFS)",
+                20.0 * self.meter.0.max(1e-9).log10(),
+                20.0 * self.barge.threshold(playback).max(1e-9).log10()
+            );
+            self.meter = (0.0, 0);
+        }
+        let decision = self.barge.level(frame.captured_at, frame.duration(), level, playback);
         self.decide(decision);
     }
 

@@ -47,7 +47,7 @@ impl Daemon {
             .env_remove("LD_LIBRARY_PATH")
             .env(
                 "ASSISTANTD_LOG",
-                "warn,assistant_pipeline=debug,assistantd=info,ort=error",
+                "warn,assistant_pipeline=debug,assistantd=info,ort=error,assistant_audio=debug",
             )
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
