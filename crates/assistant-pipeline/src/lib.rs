@@ -20,4 +20,4 @@ pub mod turn;
 pub use barge_in::{BargeIn, BargeInMode, BargeInSettings, Decision};
 pub use chunker::{Chunker, ChunkerSettings};
 pub use daemon::{Daemon, DaemonSettings, PipelineError, Summary, TurnState};
-pub use io::{MicSource, Sink, Source, SourceItem, SourceStats, SpeakerSink};
+pub use io::{MicSource, Pace, RecorderSink, Sink, Source, SourceItem, SourceStats, SpeakerSink, WavSource};
