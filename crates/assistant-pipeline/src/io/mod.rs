@@ -3,7 +3,7 @@
 //! The turn loop sees a [`Source`] of captured frames and a [`Sink`] for
 //! synthesized speech, never a device. The daemon plugs in the microphone
 //! and the speakers ([`device`]); a benchmark plugs in WAV files and a
-//! recorder that plays at the pace of a real device ([`file`]), and runs the
+//! recorder that plays at the pace of a real device ([`mod@file`]), and runs the
 //! very same loop.
 
 use std::time::Duration;
