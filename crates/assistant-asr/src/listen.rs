@@ -36,6 +36,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use assistant_core::audio::ASR_SAMPLE_RATE;
+use assistant_core::event_loop::EventLoop;
 use assistant_core::{AudioFrame, Timestamp, TranscriptEvent, TurnId};
 
 use crate::resample::Resampler;
@@ -432,68 +433,5 @@ pub fn spawn(
         Ok(Ok(())) => Ok(handle),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(AsrError::Stage("the ASR thread ended while loading the models".into())),
-    }
-}
-
-/// Where the stage thread runs its waits (see the [module docs](self)).
-#[derive(Debug)]
-enum EventLoop {
-    /// The caller's runtime: one runtime per process in the daemon.
-    Shared(tokio::runtime::Handle),
-    /// No runtime around the caller: a private current-thread one.
-    Private(tokio::runtime::Runtime),
-}
-
-impl EventLoop {
-    /// The runtime of the calling thread if it has one, else a new
-    /// current-thread runtime. Call it on the caller's thread, not the
-    /// stage's: a new thread is in no runtime.
-    fn for_caller() -> std::io::Result<Self> {
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => Ok(Self::Shared(handle)),
-            // The loop uses no timers or I/O: no drivers to enable.
-            Err(_) => tokio::runtime::Builder::new_current_thread().build().map(Self::Private),
-        }
-    }
-
-    /// Runs `future` to completion on the calling thread, which must be in
-    /// no runtime (the stage's own thread is not).
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        match self {
-            Self::Shared(handle) => handle.block_on(future),
-            Self::Private(runtime) => runtime.block_on(future),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::EventLoop;
-
-    #[test]
-    fn the_stage_uses_the_callers_runtime_and_makes_one_only_without() {
-        assert!(matches!(EventLoop::for_caller(), Ok(EventLoop::Private(_))));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a test runtime");
-        let chosen = runtime.block_on(async { EventLoop::for_caller() });
-        assert!(matches!(chosen, Ok(EventLoop::Shared(_))), "{chosen:?}");
-        // Under the runtime's enter guard too (a sync call inside the daemon).
-        let _entered = runtime.enter();
-        assert!(matches!(EventLoop::for_caller(), Ok(EventLoop::Shared(_))));
-    }
-
-    #[test]
-    fn a_shared_loop_needs_nobody_to_drive_its_runtime() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a test runtime");
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(1);
-        let event_loop = runtime.block_on(async { EventLoop::for_caller() }).expect("a loop");
-        // A current-thread runtime that nobody drives (its thread, this
-        // one, is outside `Runtime::block_on`): the waits need no driver.
-        let thread = std::thread::spawn(move || event_loop.block_on(async move { rx.recv().await }));
-        tx.blocking_send(7).expect("the thread waits");
-        assert_eq!(thread.join().expect("no panic"), Some(7));
     }
 }

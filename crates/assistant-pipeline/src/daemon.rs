@@ -599,7 +599,10 @@ impl Loop {
                     );
                 }
             }
-            Decision::Cancel => self.cancel_active("barge-in"),
+            Decision::Cancel => {
+                // The stop runs on; the cut reply waits for its account.
+                let _ = self.cancel_active("barge-in");
+            }
         }
     }
 
@@ -641,7 +644,7 @@ impl Loop {
                         return;
                     } else {
                         // Still thinking: the person said more; answer that.
-                        self.cancel_active("superseded");
+                        let _ = self.cancel_active("superseded");
                     }
                 }
                 if let Some(recorder) = &mut self.recorder {
@@ -751,7 +754,7 @@ impl Loop {
                 tracing::error!("audio output failed: {e}; it will be reopened for the next reply");
                 if self.active.is_some() {
                     self.summary.failed += 1;
-                    self.cancel_active("the audio output failed");
+                    let _ = self.cancel_active("the audio output failed");
                 }
                 return;
             }
@@ -850,15 +853,16 @@ impl Loop {
 
     /// Cancels the turn in progress: its reply stops at once, and the
     /// part that was heard is recorded once the sink has said how much.
-    fn cancel_active(&mut self, why: &'static str) {
-        let Some(active) = self.active.take() else { return };
+    /// Returns the task stopping the sink, to await where that matters.
+    fn cancel_active(&mut self, why: &'static str) -> Option<tokio::task::JoinHandle<()>> {
+        let active = self.active.take()?;
         active.cancel.cancel();
         if why == "barge-in" {
             self.summary.barged_in += 1;
         }
         let sink = Arc::clone(&self.context.sink);
         let turn = active.id;
-        tokio::task::spawn_blocking(move || {
+        let stopping = tokio::task::spawn_blocking(move || {
             if let Err(e) = sink.stop_through(turn) {
                 tracing::warn!(%turn, "could not stop the audio output: {e}");
             }
@@ -874,6 +878,7 @@ impl Loop {
         });
         self.barge.reply_ended();
         self.set_state(turn, TurnState::Listening);
+        Some(stopping)
     }
 
     /// Writes a cancelled reply's heard part into the history.
@@ -908,9 +913,9 @@ impl Loop {
 
     /// Shutdown: the reply in progress stops, and is recorded as heard.
     async fn stop(&mut self) {
-        self.cancel_active("shutdown");
-        let sink = Arc::clone(&self.context.sink);
-        let _ = tokio::task::spawn_blocking(move || sink.stop_through(TurnId(u64::MAX))).await;
+        if let Some(stopping) = self.cancel_active("shutdown") {
+            let _ = stopping.await;
+        }
         self.finish_ending();
         tracing::info!("stopped");
     }

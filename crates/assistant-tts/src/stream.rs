@@ -53,6 +53,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
+use assistant_core::event_loop::EventLoop;
 use assistant_core::{Clock, SpeechChunk, TurnId};
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -535,58 +536,9 @@ impl Worker {
     }
 }
 
-/// Where a stage thread runs its waits (see the [module docs](self)).
-#[derive(Debug)]
-enum EventLoop {
-    /// The caller's runtime: one runtime per process in the daemon.
-    Shared(tokio::runtime::Handle),
-    /// No runtime around the caller: a private current-thread one.
-    Private(tokio::runtime::Runtime),
-}
-
-impl EventLoop {
-    /// The runtime of the calling thread if it has one, else a new
-    /// current-thread runtime. Call it on the caller's thread, not the
-    /// stage's: a new thread is in no runtime.
-    fn for_caller() -> std::io::Result<Self> {
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => Ok(Self::Shared(handle)),
-            // Only to wait on a channel and tokens: no I/O, no timers.
-            Err(_) => tokio::runtime::Builder::new_current_thread().build().map(Self::Private),
-        }
-    }
-
-    /// Runs `future` to completion on the calling thread, which must be in
-    /// no runtime (the stage's own threads are not).
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        match self {
-            Self::Shared(handle) => handle.block_on(future),
-            Self::Private(runtime) => runtime.block_on(future),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_threads_use_the_callers_runtime_and_make_one_only_without() {
-        assert!(matches!(EventLoop::for_caller(), Ok(EventLoop::Private(_))));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(3)
-            .build()
-            .expect("a test runtime");
-        let chosen = runtime.block_on(async { EventLoop::for_caller() });
-        match chosen {
-            // The caller's runtime, not a new current-thread one.
-            Ok(EventLoop::Shared(handle)) => assert_eq!(handle.metrics().num_workers(), 3),
-            other => panic!("expected the caller's runtime, got {other:?}"),
-        }
-        // On the runtime's blocking pool too.
-        let blocking = runtime.block_on(async { tokio::task::spawn_blocking(EventLoop::for_caller).await });
-        assert!(matches!(blocking, Ok(Ok(EventLoop::Shared(_)))), "{blocking:?}");
-    }
 
     fn shared_across_tasks<T: Send + Sync>() {}
     fn moved_into_a_task<T: Send>() {}

@@ -16,9 +16,7 @@ use assistant_audio::playback::OutputSettings;
 use assistant_core::Clock;
 use assistant_llm::{Client, Conversation};
 use assistant_pipeline::{Daemon, DaemonSettings, MicSource, SpeakerSink, Summary};
-use assistant_tts::onnx::ModelOptions;
 use assistant_tts::stream::Synthesizer;
-use assistant_tts::synth::Voice;
 use tokio_util::sync::CancellationToken;
 
 use crate::models::LocationArgs;
@@ -83,15 +81,7 @@ pub fn run(args: &RunArgs) -> Result<Summary> {
     })?;
     let speak = profile.speak_config(&lock, &store, &TtsOverrides::default())?;
     let barge_in = profile.barge_in.settings(&profile.path)?;
-    crate::native::init_onnxruntime()?;
-    let voice = Voice::open_with(
-        &speak.model,
-        speak.config,
-        &ModelOptions {
-            threads: speak.threads,
-            optimized_cache: crate::native::onnx_cache_dir(),
-        },
-    )?;
+    let voice = speak.open_voice()?;
     // One runtime for the whole daemon: the stage threads started below
     // (tts, asr) wait on its handle instead of building their own.
     let runtime = tokio::runtime::Builder::new_multi_thread()

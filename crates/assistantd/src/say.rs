@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use assistant_audio::playback::{OutputSettings, PlaybackEvent, Speaker};
 use assistant_core::{Clock, TurnId};
-use assistant_tts::onnx::ModelOptions;
 use assistant_tts::stream::Synthesizer;
 use assistant_tts::synth::Voice;
 use tokio_util::sync::CancellationToken;
@@ -114,26 +113,7 @@ pub fn run(args: &SayArgs) -> Result<Said> {
             sentence_silence_s: args.sentence_silence_s,
         },
     )?;
-    crate::native::init_onnxruntime()?;
-    let load_start = std::time::Instant::now();
-    let mut voice = Voice::open_with(
-        &speak.model,
-        speak.config,
-        &ModelOptions {
-            threads: speak.threads,
-            optimized_cache: crate::native::onnx_cache_dir(),
-        },
-    )?;
-    tracing::info!(
-        "voice {} loaded in {:.0} ms{}",
-        speak.voice,
-        load_start.elapsed().as_secs_f64() * 1e3,
-        if voice.model().from_cache() {
-            " (ONNX Runtime's optimized copy, from the cache)"
-        } else {
-            ""
-        }
-    );
+    let mut voice = speak.open_voice()?;
     let Some(output) = &args.output else {
         let settings = OutputSettings {
             device: args

@@ -111,6 +111,11 @@ impl SpeakerSink {
         Ok((speaker, pause))
     }
 
+    /// The open speaker's pause handle, without reopening a lost one.
+    fn pause_handle(&self) -> Option<Pause> {
+        self.speaker.lock().ok()?.as_ref().map(|(_, pause)| pause.clone())
+    }
+
     fn lost(&self) {
         if let Ok(mut slot) = self.speaker.lock() {
             *slot = None;
@@ -137,14 +142,16 @@ impl Sink for SpeakerSink {
         speaker.stop_through(turn)
     }
 
+    // Called from the turn loop: a lost speaker is not reopened here
+    // (that can take seconds); there is then nothing to pause.
     fn pause(&self) {
-        if let Ok((_, pause)) = self.current() {
+        if let Some(pause) = self.pause_handle() {
             pause.pause();
         }
     }
 
     fn resume(&self) {
-        if let Ok((_, pause)) = self.current() {
+        if let Some(pause) = self.pause_handle() {
             pause.resume();
         }
     }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use assistant_models::{Lock, Store};
-use assistant_tts::synth::{Speaker, SynthesisOptions};
+use assistant_tts::onnx::ModelOptions;
+use assistant_tts::synth::{Speaker, SynthesisOptions, Voice};
 use assistant_tts::voice::VoiceConfig;
 use serde::Deserialize;
 
@@ -133,6 +134,37 @@ pub struct SpeakConfig {
     pub options: SynthesisOptions,
     /// ONNX Runtime threads.
     pub threads: usize,
+}
+
+impl SpeakConfig {
+    /// Loads the voice on the process's one ONNX Runtime, through the
+    /// optimized-model cache, and logs how long that took.
+    ///
+    /// # Errors
+    /// If ONNX Runtime cannot be loaded, or the model cannot.
+    pub fn open_voice(&self) -> Result<Voice> {
+        crate::native::init_onnxruntime()?;
+        let started = std::time::Instant::now();
+        let voice = Voice::open_with(
+            &self.model,
+            self.config.clone(),
+            &ModelOptions {
+                threads: self.threads,
+                optimized_cache: crate::native::onnx_cache_dir(),
+            },
+        )?;
+        tracing::info!(
+            "voice {} loaded in {:.0} ms{}",
+            self.voice,
+            started.elapsed().as_secs_f64() * 1e3,
+            if voice.model().from_cache() {
+                " (ONNX Runtime's optimized copy, from the cache)"
+            } else {
+                ""
+            }
+        );
+        Ok(voice)
+    }
 }
 
 impl Profile {
