@@ -523,3 +523,79 @@ fn quiet_audio_skips_the_vad_and_the_utterance_is_heard_the_same() {
         "{refused:?}"
     );
 }
+
+/// 20 ms frames of `samples` at `rate`, stamped from t = 0.
+fn frames_of(samples: &[f32], rate: u32) -> Vec<AudioFrame> {
+    let n = rate as usize / 50;
+    samples
+        .chunks(n)
+        .enumerate()
+        .map(|(i, chunk)| AudioFrame {
+            sample_rate: rate,
+            samples: chunk.to_vec(),
+            captured_at: Timestamp::from_nanos(i as u64 * 20_000_000),
+        })
+        .collect()
+}
+
+/// `samples` at 16 kHz, three times the rate: each sample, then two
+/// interpolated by a windowed sinc (a sound server's resampler, near
+/// enough; the test needs a 48 kHz microphone's frames, not a perfect one).
+fn to_48k(samples: &[f32]) -> Vec<f32> {
+    const TAPS: i64 = 16;
+    let at = |i: i64| {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| samples.get(i))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let mut out = Vec::with_capacity(samples.len() * 3);
+    for n in 0..samples.len() as i64 {
+        out.push(at(n));
+        for phase in [1.0_f64 / 3.0, 2.0 / 3.0] {
+            let mut acc = 0.0_f64;
+            for k in -TAPS + 1..=TAPS {
+                let x = k as f64 - phase;
+                let sinc = (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x);
+                let window = 0.5 + 0.5 * (std::f64::consts::PI * x / TAPS as f64).cos();
+                acc += f64::from(at(n + k)) * sinc * window;
+            }
+            out.push(acc as f32);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_quiet_onset_is_heard_at_every_alignment_below_the_vad_floor() {
+    let Some(vad) = vad_model("a_quiet_onset_is_heard_at_every_alignment") else {
+        return;
+    };
+    // The whisper before the tones is all that opens the gate: the VAD
+    // must hear it however the skipped quiet blocks fell around its onset.
+    let pcm = assistant_audio::wav::read(assistant_tests::synthetic_assets().join("speech/gated_short.wav"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let question = pcm.into_mono();
+    let mut c = config();
+    c.endpointing.silence_after_text_s = 1.2;
+    let recognizer = Recognizer::new(&c).expect("recognizer");
+    let mut floored = ListenConfig::new(c);
+    floored.vad = Some(VadConfig::new(&vad));
+    floored.vad_floor_dbfs = Some(-60.0);
+    let mut missed = Vec::new();
+    assert_eq!(question.sample_rate, 16_000);
+    let (rate, base) = (48_000, to_48k(&question.samples));
+    // Every 12th 48 kHz sample across one 20 ms frame.
+    for offset in (0..960).step_by(12) {
+        let mut samples = vec![0.0; offset];
+        samples.extend_from_slice(&base);
+        samples.extend(std::iter::repeat_n(0.0, rate as usize * 2));
+        let (events, _) = listen(&recognizer, &floored, &frames_of(&samples, rate));
+        let got = finals(&events);
+        if got.len() != 1 || got[0].0 != "hello stop three" {
+            missed.push((offset, got));
+        }
+    }
+    assert!(missed.is_empty(), "missed at these 48 kHz offsets: {missed:?}");
+}

@@ -42,6 +42,13 @@ use assistant_core::{AudioFrame, Timestamp, TranscriptEvent, TurnId};
 use crate::resample::Resampler;
 use crate::{AsrError, Hypothesis, Recognizer, RecognizerConfig, Stream, Vad, VadConfig};
 
+/// How much of the quiet audio skipped below `vad_floor_dbfs` the VAD is
+/// shown before the block that rises above it (16 kHz samples: two of
+/// Silero's 32 ms windows). Without it the VAD met each onset cold, in
+/// whatever phase the skipping left its windows, and missed a quiet one
+/// about one time in four (a whisper, replayed at every 48 kHz alignment).
+const VAD_LEAD_IN: usize = 1024;
+
 /// Settings of the listening stage.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ListenConfig {
@@ -104,6 +111,9 @@ pub struct Listener<'r> {
     pre_roll_max: usize,
     /// `vad_floor_dbfs` as an RMS amplitude.
     vad_floor: Option<f32>,
+    /// Samples at the end of the pre-roll the VAD was not shown (below the
+    /// floor), up to [`VAD_LEAD_IN`].
+    unseen: usize,
     /// (transducer sample index, stream position) where each contiguous
     /// fed run began; maps transducer time back to the stream's clock.
     runs: Vec<(u64, u64)>,
@@ -160,6 +170,7 @@ impl<'r> Listener<'r> {
             pre_roll: VecDeque::with_capacity(pre_roll_max),
             pre_roll_max,
             vad_floor: config.vad_floor_dbfs.map(|db| 10_f32.powf(db / 20.0)),
+            unseen: 0,
             runs: Vec::new(),
             fed: 0,
             turn: TurnId(1),
@@ -252,7 +263,16 @@ impl<'r> Listener<'r> {
         let skip = below_floor && !self.gate_open && !vad.is_speech();
         if skip {
             self.stats.below_vad_floor += block.len() as u64;
+            self.unseen = (self.unseen + block.len()).min(VAD_LEAD_IN);
         } else {
+            // The VAD sees each onset as it would without the floor: with
+            // the quiet lead-in before it, not starting mid-onset where a
+            // quiet block was skipped.
+            if self.unseen > 0 {
+                let lead_in: Vec<f32> = self.pre_roll.iter().rev().take(self.unseen).rev().copied().collect();
+                vad.accept(&lead_in);
+                self.unseen = 0;
+            }
             vad.accept(block);
         }
         if self.gate_open {
