@@ -151,6 +151,37 @@ pub struct Recording {
     reader: Option<std::thread::JoinHandle<()>>,
     bytes: Arc<Mutex<Vec<u8>>>,
     rate: u32,
+    channels: u16,
+}
+
+/// A handle on a [`Recording`] in progress, to save what it holds so far
+/// (a failing test leaves the room's audio behind for a person to hear).
+#[derive(Debug, Clone)]
+pub struct Tap {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    rate: u32,
+    channels: u16,
+}
+
+impl Tap {
+    /// Writes what was recorded so far to `path` as a float WAV.
+    ///
+    /// # Errors
+    /// If the file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<(), hound::Error> {
+        let bytes = self.bytes.lock().map(|b| b.clone()).unwrap_or_default();
+        let spec = hound::WavSpec {
+            channels: self.channels,
+            sample_rate: self.rate,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        let mut writer = hound::WavWriter::create(path, spec)?;
+        for b in bytes.chunks_exact(4) {
+            writer.write_sample(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))?;
+        }
+        writer.finalize()
+    }
 }
 
 impl Recording {
@@ -211,6 +242,7 @@ impl Recording {
             reader: Some(reader),
             bytes,
             rate,
+            channels,
         }
     }
 
@@ -228,6 +260,16 @@ impl Recording {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect()
+    }
+
+    /// A handle to save what this recording holds so far.
+    #[must_use]
+    pub fn tap(&self) -> Tap {
+        Tap {
+            bytes: Arc::clone(&self.bytes),
+            rate: self.rate,
+            channels: self.channels,
+        }
     }
 
     /// The recording's rate.
@@ -388,7 +430,11 @@ fn feed(env: &[(&'static str, String)], device: &str, samples: &[f32], rate: u32
     let mut child = Command::new("pacat")
         .arg("--playback")
         .arg(format!("--device={device}"))
-        .args(["--format=float32le", "--channels=1", "--raw", "--latency-msec=20"])
+        // A quarter second buffered in the server: a feeder starved of CPU
+        // on a busy machine must not cut gaps into the voice (the whisper
+        // in pieces is no speech to the VAD). What the daemon heard and
+        // when is measured on the room's recording, not from this process.
+        .args(["--format=float32le", "--channels=1", "--raw", "--latency-msec=250"])
         .arg(format!("--rate={rate}"))
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::piped())

@@ -36,6 +36,8 @@ const RATE: u32 = 22_050;
 struct Daemon {
     child: Child,
     log: Arc<Mutex<Vec<Value>>>,
+    /// The room's recording, saved when a wait fails.
+    room: Option<pulse::Tap>,
 }
 
 impl Daemon {
@@ -66,20 +68,37 @@ impl Daemon {
                 }
             }
         });
-        Self { child, log }
+        Self { child, log, room: None }
+    }
+
+    /// Saves the room's recording if a wait fails, for a person to hear.
+    fn recorded_by(mut self, room: &Recording) -> Self {
+        self.room = Some(room.tap());
+        self
     }
 
     fn lines(&self) -> Vec<Value> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    /// The log as text, for failure messages.
+    /// The log as text, for failure messages; saves the room's recording
+    /// so far (left: the daemon's speakers, right: its microphone) and says
+    /// where.
     fn dump(&self) -> String {
-        self.lines()
-            .iter()
-            .map(|l| format!("{} {} {}", l["level"], l["fields"]["turn"], l["fields"]["message"]))
-            .collect::<Vec<_>>()
-            .join("\n")
+        let saved = self.room.as_ref().map_or_else(String::new, |room| {
+            let path = std::env::temp_dir().join(format!("assistantd-e2e-{}-room.wav", self.child.id()));
+            match room.save(&path) {
+                Ok(()) => format!("the room's recording so far: {}\n", path.display()),
+                Err(e) => format!("cannot save the room's recording: {e}\n"),
+            }
+        });
+        saved
+            + &self
+                .lines()
+                .iter()
+                .map(|l| format!("{} {} {}", l["level"], l["fields"]["turn"], l["fields"]["message"]))
+                .collect::<Vec<_>>()
+                .join("\n")
     }
 
     /// Waits for a log line whose message contains `text` (and, if given,
@@ -193,6 +212,27 @@ fn recent(recording: &Recording, windows: usize) -> Vec<f32> {
     all[all.len().saturating_sub(n)..].to_vec()
 }
 
+/// Waits until a clause of the reply has just begun on the speakers: the
+/// last 100 ms loud after at least 200 ms of quiet. Whatever talks over
+/// it next lands inside that clause (seconds long), not in the pause
+/// before the next one, however slowly a busy machine starts the feeder.
+fn clause_begins(recording: &Recording, daemon: &Daemon, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let loud = loud_windows(&recent(recording, 40), 1e-3);
+        let (before, now) = loud.split_at(loud.len().saturating_sub(10));
+        if now.iter().all(|&l| l) && before.windows(20).any(|w| w.iter().all(|&l| !l)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no clause of {what} began within 20 s:\n{}",
+            daemon.dump()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// White noise: a door, a cough; no words in it.
 fn noise_burst(seconds: f32) -> Vec<f32> {
     let mut state = 0x2545_f491_u32;
@@ -282,22 +322,6 @@ fn run_args(profile: &Path, store: &Path, record: &Path) -> Vec<String> {
         record.display().to_string(),
     ]
     .into()
-}
-
-/// Writes the room's recording (left: the daemon's speakers, right: its
-/// microphone) for a person to listen to when the test fails.
-fn write_room(path: &Path, interleaved: &[f32]) {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: RATE,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut writer = hound::WavWriter::create(path, spec).unwrap_or_else(|e| panic!("{e}"));
-    for s in interleaved {
-        writer.write_sample(*s).unwrap_or_else(|e| panic!("{e}"));
-    }
-    writer.finalize().unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// A text file of turn `turn`'s recorded folder.
@@ -452,7 +476,7 @@ fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
     let _exclusive = llm.exclusive();
 
     let recording = Recording::room(&env, RATE);
-    let mut daemon = Daemon::start(&run_args(&profile, store.path(), &record), &env);
+    let mut daemon = Daemon::start(&run_args(&profile, store.path(), &record), &env).recorded_by(&recording);
     let mut line = daemon.wait_for("listening", None, 0, Duration::from_secs(60));
     let position = |r: &Recording| windows(r.samples().len() / 2);
 
@@ -471,15 +495,7 @@ fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
     drop(feeding);
     // Talk over it while it is sounding (not between two clauses), from
     // just before the whisper: the onset is then the moment it is fed.
-    let speaking = Instant::now() + Duration::from_secs(10);
-    while !loud_windows(&recent(&recording, 10), 1e-3).iter().all(|&l| l) {
-        assert!(
-            Instant::now() < speaking,
-            "the second reply never sounded:\n{}",
-            daemon.dump()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    clause_begins(&recording, &daemon, "the second reply");
     let barged = position(&recording);
     let feeding = pulse::feed_room(&env, &question[WHISPER_AT - 800..], 16_000);
     line = daemon.wait_for("reply cancelled (barge-in)", Some(2), line, Duration::from_secs(30));
@@ -493,6 +509,7 @@ fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
     line = daemon.wait_for("first audio", Some(4), line, Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(1000));
     drop(feeding);
+    clause_begins(&recording, &daemon, "the fourth reply");
     let noised = position(&recording);
     let burst = pulse::feed_room(&env, &noise_burst(0.3), 16_000);
     line = daemon.wait_for("reply paused", Some(4), line, Duration::from_secs(10));
@@ -515,10 +532,12 @@ fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
     );
     eprintln!("SIGTERM to exit: {:.0} ms", took.as_secs_f64() * 1e3);
     std::thread::sleep(Duration::from_millis(300));
+    let room = recording.tap();
     let audio = recording.stop();
     let speaker = Recording::channel(&audio, 0);
     let voice = Recording::channel(&audio, 1);
-    write_room(&record.join("room.wav"), &audio);
+    room.save(&record.join("room.wav"))
+        .unwrap_or_else(|e| panic!("room.wav: {e}"));
     if std::env::var_os("ASSISTANTD_E2E_KEEP").is_some() {
         eprintln!("kept the recordings in {}", dir.keep().display());
     }
@@ -612,7 +631,7 @@ fn a_dying_model_server_and_a_vanishing_microphone_are_survived() {
     let question = question();
 
     let recording = Recording::room(&env, RATE);
-    let mut daemon = Daemon::start(&run_args(&profile, store.path(), &record), &env);
+    let mut daemon = Daemon::start(&run_args(&profile, store.path(), &record), &env).recorded_by(&recording);
     let mut line = daemon.wait_for("listening", None, 0, Duration::from_secs(60));
 
     // 1. The server dies mid-reply: the daemon says so, speaks its notice,
