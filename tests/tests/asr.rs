@@ -495,19 +495,21 @@ fn quiet_audio_skips_the_vad_and_the_utterance_is_heard_the_same() {
     let (events, stats) = listen(&recognizer, &floored, &input);
     // The same transcript, at the same times give or take one VAD window
     // (the model sees its 32 ms windows aligned differently after a
-    // skipped stretch), from as much audio.
+    // skipped stretch), from as much audio. The endpoint fires on the
+    // transducer's chunk grid, which starts where the gate opened: one
+    // VAD window earlier or later moves it by up to a decode chunk.
     let (got, all) = (finals(&events), finals(&all_events));
     assert_eq!(got.len(), all.len(), "{got:?} vs {all:?}");
     for ((text, end, endpoint), (all_text, all_end, all_endpoint)) in got.iter().zip(&all) {
         assert_eq!(text, all_text);
         assert!((end - all_end).abs() <= 0.041, "speech end {end} vs {all_end}");
         assert!(
-            (endpoint - all_endpoint).abs() <= 0.041,
+            (endpoint - all_endpoint).abs() <= CHUNK_S + 0.041,
             "endpoint {endpoint} vs {all_endpoint}"
         );
     }
     assert!(
-        stats.samples_fed.abs_diff(all_stats.samples_fed) <= 640,
+        stats.samples_fed.abs_diff(all_stats.samples_fed) <= (CHUNK_S * 16_000.0) as u64 + 640,
         "{stats:?} vs {all_stats:?}"
     );
     assert_eq!(all_stats.below_vad_floor, 0);
