@@ -601,3 +601,41 @@ fn a_quiet_onset_is_heard_at_every_alignment_below_the_vad_floor() {
     }
     assert!(missed.is_empty(), "missed at these 48 kHz offsets: {missed:?}");
 }
+
+#[test]
+fn events_are_timed_by_their_frames_capture_times_not_by_counting_samples() {
+    let Some(vad) = vad_model("events_are_timed_by_their_frames") else {
+        return;
+    };
+    // A microphone whose clock runs 0.1 % slow against the pipeline's:
+    // each 20 ms frame is stamped 20.02 ms after the last. An event's time
+    // must follow its frame's stamp, or the drift would pile up over an
+    // always-on day.
+    let speech = assistant_tests::synthetic_assets().join("speech");
+    let nominal = frames(&speech.join("gated_60s.wav"));
+    let drifting: Vec<AudioFrame> = nominal
+        .iter()
+        .enumerate()
+        .map(|(i, f)| AudioFrame {
+            captured_at: Timestamp::from_nanos(i as u64 * 20_020_000),
+            ..f.clone()
+        })
+        .collect();
+    let mut c = config();
+    c.endpointing.silence_after_text_s = 1.2;
+    let recognizer = Recognizer::new(&c).expect("recognizer");
+    let mut gated = ListenConfig::new(c);
+    gated.vad = Some(VadConfig::new(&vad));
+    let (a, _) = listen(&recognizer, &gated, &nominal);
+    let (b, _) = listen(&recognizer, &gated, &drifting);
+    let (a, b) = (finals(&a), finals(&b));
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0].0, b[0].0);
+    for (what, at_a, at_b) in [("speech end", a[0].1, b[0].1), ("endpoint", a[0].2, b[0].2)] {
+        let expected = at_a * 1.001;
+        assert!(
+            (at_b - expected).abs() < 0.021,
+            "{what}: {at_b:.3} s on the drifting clock, expected {expected:.3} s (nominal {at_a:.3} s)"
+        );
+    }
+}

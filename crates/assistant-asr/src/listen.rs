@@ -25,8 +25,11 @@
 //! transducer sees nothing, so an always-on daemon costs only the VAD.
 //!
 //! Times: every event carries a [`Timestamp`] on the pipeline clock. A
-//! sample's time is the first frame's `captured_at` plus its position in the
-//! 16 kHz stream, so events from a file are exactly reproducible.
+//! sample's time is its frame's `captured_at` plus its place after that
+//! frame's first sample in the 16 kHz stream: the device's clock may drift
+//! from the pipeline's, and frames are stamped on the pipeline's, so the
+//! drift never accumulates. Frames from a file are stamped by position, so
+//! events from a file are exactly reproducible.
 //! `speech_end_at` is when the utterance's last token was emitted (the
 //! transducer's own timestamp, mapped back through the gating);
 //! `endpoint_at` is the time of the last sample fed before the endpoint
@@ -48,6 +51,10 @@ use crate::{AsrError, Hypothesis, Recognizer, RecognizerConfig, Stream, Vad, Vad
 /// whatever phase the skipping left its windows, and missed a quiet one
 /// about one time in four (a whisper, replayed at every 48 kHz alignment).
 const VAD_LEAD_IN: usize = 1024;
+
+/// Frames whose capture times are kept to time events: a minute of 20 ms
+/// frames, longer than any utterance's reach back to its speech end.
+const ANCHORS: usize = 3000;
 
 /// Settings of the listening stage.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,7 +110,9 @@ pub struct Listener<'r> {
     vad: Option<Vad>,
     resampler: Option<Resampler>,
     scratch: Vec<f32>,
-    origin: Option<Timestamp>,
+    /// (stream position, capture time) of each recent frame's first
+    /// sample, oldest first, at most [`ANCHORS`].
+    anchors: VecDeque<(u64, Timestamp)>,
     /// 16 kHz samples seen so far (the stream's clock).
     position: u64,
     gate_open: bool,
@@ -164,7 +173,7 @@ impl<'r> Listener<'r> {
             vad,
             resampler: None,
             scratch: Vec::with_capacity(4096),
-            origin: None,
+            anchors: VecDeque::with_capacity(ANCHORS),
             position: 0,
             gate_open: false,
             pre_roll: VecDeque::with_capacity(pre_roll_max),
@@ -216,7 +225,10 @@ impl<'r> Listener<'r> {
                 .resampler
                 .insert(Resampler::new(frame.sample_rate).map_err(|e| AsrError::BadAudio { reason: e.to_string() })?),
         };
-        self.origin.get_or_insert(frame.captured_at);
+        if self.anchors.len() == ANCHORS {
+            self.anchors.pop_front();
+        }
+        self.anchors.push_back((self.position, frame.captured_at));
         self.stats.frames += 1;
         let mut block = std::mem::take(&mut self.scratch);
         block.clear();
@@ -379,11 +391,18 @@ impl<'r> Listener<'r> {
             .map_or(k, |&(start, position)| position + (k - start))
     }
 
+    /// The capture time of stream position `position`: from the frame it
+    /// came in (the latest anchor at or before it), not from the first
+    /// frame, so the audio clock's drift from the pipeline clock never
+    /// accumulates (a sound card 100 ppm fast is 8.6 s ahead after a day).
     fn time_of(&self, position: u64) -> Timestamp {
-        let origin = self.origin.unwrap_or(Timestamp::from_nanos(0));
-        origin.plus(Duration::from_nanos(
-            position * 1_000_000_000 / u64::from(ASR_SAMPLE_RATE),
-        ))
+        let index = self.anchors.partition_point(|&(p, _)| p <= position);
+        let nanos = |samples: u64| Duration::from_nanos(samples * 1_000_000_000 / u64::from(ASR_SAMPLE_RATE));
+        match self.anchors.get(index.wrapping_sub(1)).or_else(|| self.anchors.front()) {
+            Some(&(p, at)) if p <= position => at.plus(nanos(position - p)),
+            Some(&(p, at)) => Timestamp::from_duration(at.since_epoch().saturating_sub(nanos(p - position))),
+            None => Timestamp::ZERO.plus(nanos(position)),
+        }
     }
 }
 
