@@ -1,5 +1,6 @@
-//! The HTTP client: one connection pool per server, retries of connection
-//! failures, status errors turned into [`LlmError`]s.
+//! The [`Client`]: the HTTP client (one connection pool per server, retries
+//! of connection failures, status errors turned into [`LlmError`]s), or the
+//! scripted responder behind the same calls.
 
 use std::error::Error as _;
 use std::sync::Arc;
@@ -12,14 +13,20 @@ use tokio::time::Instant;
 use crate::error::Endpoint;
 use crate::ollama::{self, ChatLine, NdjsonDecoder, error_text, excerpt};
 use crate::openai::{self, SseDecoder};
-use crate::reply::{Decoder, Event};
+use crate::reply::{Decoder, Event, HttpReply};
+use crate::scripted::{SCRIPTED, Scripted};
 use crate::{Backend, GenerationOptions, LlmError, Message, Reply, ServerConfig};
 
 /// The most of an error body or metadata answer that is read.
 const SMALL_BODY_LIMIT: usize = 4 << 20;
 
-/// A client for one model server. Cheap to clone: clones share one
-/// connection pool, so keep one per server for the daemon's lifetime.
+/// A client for one model server, or for the scripted responder. Cheap to
+/// clone: clones share one connection pool, so keep one per server for the
+/// daemon's lifetime.
+///
+/// Callers need not know which backend is behind it: the scripted responder
+/// ([`Backend::Scripted`]) answers every call without a network request,
+/// and [`endpoint`](Self::endpoint) says that it is scripted.
 ///
 /// Every failure is an [`LlmError`] that leaves the client usable: the next
 /// request starts afresh (new connection if needed), so it succeeds once
@@ -29,13 +36,13 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
+/// What answers the requests.
 #[derive(Debug)]
-struct Inner {
-    http: reqwest::Client,
-    config: ServerConfig,
-    server: Endpoint,
-    /// The base URL every path is appended to (no trailing `/`, no `/v1`).
-    base: String,
+enum Inner {
+    /// A model server over HTTP.
+    Http(Http),
+    /// The scripted responder: no server.
+    Scripted(Scripted),
 }
 
 impl Client {
@@ -43,13 +50,146 @@ impl Client {
     ///
     /// # Errors
     /// [`LlmError::Config`] if the URL is not an `http(s)://` URL or the
-    /// model name is empty; [`LlmError::HttpClient`] if the HTTP client
+    /// model name is empty, or [`Backend::Scripted`] is chosen without a
+    /// [`ServerConfig::script`]; [`LlmError::HttpClient`] if the HTTP client
     /// cannot be set up.
     pub fn new(config: ServerConfig) -> Result<Self, LlmError> {
+        let inner = match config.backend {
+            Backend::Ollama => Inner::Http(Http::new(config, Wire::Ollama)?),
+            Backend::OpenAi => Inner::Http(Http::new(config, Wire::OpenAi)?),
+            Backend::Scripted => Inner::Scripted(Scripted::new(config)?),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The configuration the client was made with.
+    #[must_use]
+    pub fn config(&self) -> &ServerConfig {
+        match &*self.inner {
+            Inner::Http(http) => &http.config,
+            Inner::Scripted(scripted) => scripted.config(),
+        }
+    }
+
+    /// Which server errors will name (and reports show): for the scripted
+    /// responder, "the scripted responder (ttft 200 ms, 30 tokens/s)".
+    #[must_use]
+    pub fn endpoint(&self) -> &Endpoint {
+        match &*self.inner {
+            Inner::Http(http) => &http.server,
+            Inner::Scripted(scripted) => scripted.endpoint(),
+        }
+    }
+
+    /// Sends `messages` (system prompt first) and returns once the server
+    /// has accepted the request (status and headers received); the tokens
+    /// then come from [`Reply::next`]. Connection failures are retried
+    /// (with backoff, per [`Retry`](crate::Retry)); nothing is retried once
+    /// a response has begun. `clock` stamps each token as it arrives.
+    ///
+    /// The scripted responder returns at once, ignores `messages` and
+    /// streams its script's text on its schedule, counted from this call.
+    ///
+    /// # Errors
+    /// [`LlmError::Connect`] / [`LlmError::ConnectTimeout`] when the server
+    /// cannot be reached, [`LlmError::FirstTokenTimeout`] when it does not
+    /// answer in time, [`LlmError::ModelNotFound`] (with the models it has),
+    /// [`LlmError::Unauthorized`], [`LlmError::Http`] for other statuses.
+    /// The scripted responder does not fail.
+    pub async fn chat(&self, turn: TurnId, messages: &[Message], clock: &Clock) -> Result<Reply, LlmError> {
+        match &*self.inner {
+            Inner::Http(http) => http.chat(turn, messages, clock).await,
+            Inner::Scripted(scripted) => Ok(scripted.chat(turn, messages, clock)),
+        }
+    }
+
+    /// Loads the model so the first real request does not pay for it, and
+    /// returns how long that took. Ollama: a request with no messages (the
+    /// documented way to load a model), with the same `options` (a
+    /// different `num_ctx` would reload it) and `keep_alive`. OpenAI: a
+    /// one-token completion. The scripted responder: nothing to load,
+    /// [`Duration::ZERO`].
+    ///
+    /// # Errors
+    /// [`LlmError::LoadTimeout`] after the warm-up timeout, and the errors
+    /// of [`chat`](Self::chat) for an unreachable server or missing model.
+    pub async fn warm_up(&self) -> Result<Duration, LlmError> {
+        match &*self.inner {
+            Inner::Http(http) => http.warm_up().await,
+            Inner::Scripted(_) => Ok(Duration::ZERO),
+        }
+    }
+
+    /// Checks that the server has the configured model (Ollama: pulled,
+    /// where `llama3.2` means `llama3.2:latest`; OpenAI: listed by
+    /// `/v1/models`, by id or file name). A server that cannot list its
+    /// models (404) passes, and so does the scripted responder.
+    ///
+    /// # Errors
+    /// [`LlmError::ModelNotFound`] naming the models it has, or the errors
+    /// of an unreachable or failing server.
+    pub async fn check_model(&self) -> Result<(), LlmError> {
+        match &*self.inner {
+            Inner::Http(http) => http.check_model().await,
+            Inner::Scripted(_) => Ok(()),
+        }
+    }
+
+    /// The models the server has: Ollama's `GET /api/tags` names, or the ids
+    /// from `GET /v1/models`; `["scripted"]` for the scripted responder.
+    ///
+    /// # Errors
+    /// As for [`check_model`](Self::check_model), and
+    /// [`LlmError::RequestTimeout`] when the server does not answer within
+    /// the first-token timeout.
+    pub async fn list_models(&self) -> Result<Vec<String>, LlmError> {
+        match &*self.inner {
+            Inner::Http(http) => http.list_models().await,
+            Inner::Scripted(_) => Ok(vec![SCRIPTED.to_owned()]),
+        }
+    }
+
+    /// The server's version: Ollama's `GET /api/version`; `None` for an
+    /// OpenAI-compatible server, which has no such endpoint;
+    /// `Some("scripted")` for the scripted responder.
+    ///
+    /// # Errors
+    /// As for [`list_models`](Self::list_models).
+    pub async fn version(&self) -> Result<Option<String>, LlmError> {
+        match &*self.inner {
+            Inner::Http(http) => http.version().await,
+            Inner::Scripted(_) => Ok(Some(SCRIPTED.to_owned())),
+        }
+    }
+}
+
+/// The wire protocol of an HTTP backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wire {
+    /// Ollama's NDJSON API.
+    Ollama,
+    /// The OpenAI-compatible SSE API.
+    OpenAi,
+}
+
+/// A model server over HTTP.
+#[derive(Debug)]
+struct Http {
+    http: reqwest::Client,
+    config: ServerConfig,
+    server: Endpoint,
+    wire: Wire,
+    /// The base URL every path is appended to (no trailing `/`, no `/v1`).
+    base: String,
+}
+
+impl Http {
+    /// See [`Client::new`].
+    fn new(config: ServerConfig, wire: Wire) -> Result<Self, LlmError> {
         let configured = config.url.trim().trim_end_matches('/').to_owned();
-        let base = match config.backend {
-            Backend::Ollama => configured.strip_suffix("/api").unwrap_or(&configured),
-            Backend::OpenAi => configured.strip_suffix("/v1").unwrap_or(&configured),
+        let base = match wire {
+            Wire::Ollama => configured.strip_suffix("/api").unwrap_or(&configured),
+            Wire::OpenAi => configured.strip_suffix("/v1").unwrap_or(&configured),
         }
         .to_owned();
         let url = reqwest::Url::parse(&base).map_err(|e| LlmError::Config {
@@ -87,45 +227,23 @@ impl Client {
         let server = Endpoint {
             backend: config.backend,
             url: configured,
+            pace: None,
         };
         Ok(Self {
-            inner: Arc::new(Inner {
-                http,
-                config,
-                server,
-                base,
-            }),
+            http,
+            config,
+            server,
+            wire,
+            base,
         })
     }
 
-    /// The configuration the client was made with.
-    #[must_use]
-    pub fn config(&self) -> &ServerConfig {
-        &self.inner.config
-    }
-
-    /// Which server errors will name.
-    #[must_use]
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.inner.server
-    }
-
-    /// Sends `messages` (system prompt first) and returns once the server
-    /// has accepted the request (status and headers received); the tokens
-    /// then come from [`Reply::next`]. Connection failures are retried
-    /// (with backoff, per [`Retry`](crate::Retry)); nothing is retried once
-    /// a response has begun. `clock` stamps each token as it arrives.
-    ///
-    /// # Errors
-    /// [`LlmError::Connect`] / [`LlmError::ConnectTimeout`] when the server
-    /// cannot be reached, [`LlmError::FirstTokenTimeout`] when it does not
-    /// answer in time, [`LlmError::ModelNotFound`] (with the models it has),
-    /// [`LlmError::Unauthorized`], [`LlmError::Http`] for other statuses.
-    pub async fn chat(&self, turn: TurnId, messages: &[Message], clock: &Clock) -> Result<Reply, LlmError> {
+    /// See [`Client::chat`].
+    async fn chat(&self, turn: TurnId, messages: &[Message], clock: &Clock) -> Result<Reply, LlmError> {
         let started = clock.now();
-        let config = &self.inner.config;
-        let (path, body, decoder) = match config.backend {
-            Backend::Ollama => (
+        let config = &self.config;
+        let (path, body, decoder) = match self.wire {
+            Wire::Ollama => (
                 "/api/chat",
                 ollama::chat_body(
                     &config.model,
@@ -136,7 +254,7 @@ impl Client {
                 ),
                 Decoder::Ollama(NdjsonDecoder),
             ),
-            Backend::OpenAi => (
+            Wire::OpenAi => (
                 "/v1/chat/completions",
                 openai::chat_body(&config.model, messages, true, &config.options, None),
                 Decoder::OpenAi(SseDecoder::default()),
@@ -150,7 +268,7 @@ impl Client {
                 || self.post(path, body.clone()),
                 wait,
                 || LlmError::FirstTokenTimeout {
-                    server: self.inner.server.clone(),
+                    server: self.server.clone(),
                     after: wait,
                 },
             )
@@ -158,9 +276,9 @@ impl Client {
         if !response.status().is_success() {
             return Err(self.status_error_with_models(&request, response).await);
         }
-        tracing::debug!(%turn, server = %self.inner.server, messages = messages.len(), "reply started");
-        Ok(Reply::new(
-            self.inner.server.clone(),
+        tracing::debug!(%turn, server = %self.server, messages = messages.len(), "reply started");
+        Ok(Reply::http(HttpReply::new(
+            self.server.clone(),
             response,
             decoder,
             turn,
@@ -168,26 +286,18 @@ impl Client {
             config.timeouts,
             started,
             sent,
-        ))
+        )))
     }
 
-    /// Loads the model so the first real request does not pay for it, and
-    /// returns how long that took. Ollama: a request with no messages (the
-    /// documented way to load a model), with the same `options` (a
-    /// different `num_ctx` would reload it) and `keep_alive`. OpenAI: a
-    /// one-token completion.
-    ///
-    /// # Errors
-    /// [`LlmError::LoadTimeout`] after the warm-up timeout, and the errors
-    /// of [`chat`](Self::chat) for an unreachable server or missing model.
-    pub async fn warm_up(&self) -> Result<Duration, LlmError> {
-        let config = &self.inner.config;
-        let (path, body) = match config.backend {
-            Backend::Ollama => (
+    /// See [`Client::warm_up`].
+    async fn warm_up(&self) -> Result<Duration, LlmError> {
+        let config = &self.config;
+        let (path, body) = match self.wire {
+            Wire::Ollama => (
                 "/api/chat",
                 ollama::chat_body(&config.model, &[], false, &config.options, config.keep_alive.as_deref()),
             ),
-            Backend::OpenAi => (
+            Wire::OpenAi => (
                 "/v1/chat/completions",
                 openai::chat_body(
                     &config.model,
@@ -202,7 +312,7 @@ impl Client {
         let body = body.to_string().into_bytes();
         let wait = config.timeouts.warm_up;
         let load_timeout = || LlmError::LoadTimeout {
-            server: self.inner.server.clone(),
+            server: self.server.clone(),
             model: config.model.clone(),
             after: wait,
         };
@@ -212,23 +322,23 @@ impl Client {
             return Err(self.status_error_with_models(&request, response).await);
         }
         let body = self.read_body(response, sent + wait, load_timeout).await?;
-        let events = match config.backend {
-            Backend::Ollama => ollama_whole(&body),
-            Backend::OpenAi => openai::completion(&body),
+        let events = match self.wire {
+            Wire::Ollama => ollama_whole(&body),
+            Wire::OpenAi => openai::completion(&body),
         }
         .map_err(|detail| self.protocol(detail))?;
         for event in events {
             match event {
                 Event::Error(message) => {
                     return Err(LlmError::Server {
-                        server: self.inner.server.clone(),
+                        server: self.server.clone(),
                         message,
                         tokens: 0,
                     });
                 }
                 Event::Done { .. } => {
                     let took = start.elapsed();
-                    tracing::info!(server = %self.inner.server, model = %config.model, ?took, "model warmed up");
+                    tracing::info!(server = %self.server, model = %config.model, ?took, "model warmed up");
                     return Ok(took);
                 }
                 Event::Token(_) => {}
@@ -240,77 +350,59 @@ impl Client {
         )))
     }
 
-    /// Checks that the server has the configured model (Ollama: pulled,
-    /// where `llama3.2` means `llama3.2:latest`; OpenAI: listed by
-    /// `/v1/models`, by id or file name). A server that cannot list its
-    /// models (404) passes.
-    ///
-    /// # Errors
-    /// [`LlmError::ModelNotFound`] naming the models it has, or the errors
-    /// of an unreachable or failing server.
-    pub async fn check_model(&self) -> Result<(), LlmError> {
-        let config = &self.inner.config;
+    /// See [`Client::check_model`].
+    async fn check_model(&self) -> Result<(), LlmError> {
+        let config = &self.config;
         let available = match self.list_models().await {
             Ok(list) => list,
-            Err(LlmError::Http { status: 404, .. }) if config.backend == Backend::OpenAi => {
-                tracing::debug!(server = %self.inner.server, "the server cannot list its models; not checked");
+            Err(LlmError::Http { status: 404, .. }) if self.wire == Wire::OpenAi => {
+                tracing::debug!(server = %self.server, "the server cannot list its models; not checked");
                 return Ok(());
             }
             Err(e) => return Err(e),
         };
-        let matches = match config.backend {
-            Backend::Ollama => ollama::model_matches,
-            Backend::OpenAi => openai::model_matches,
+        let matches = match self.wire {
+            Wire::Ollama => ollama::model_matches,
+            Wire::OpenAi => openai::model_matches,
         };
         if available.iter().any(|m| matches(&config.model, m)) {
             Ok(())
         } else {
             Err(LlmError::ModelNotFound {
-                server: self.inner.server.clone(),
+                server: self.server.clone(),
                 model: config.model.clone(),
                 available,
             })
         }
     }
 
-    /// The models the server has: Ollama's `GET /api/tags` names, or the ids
-    /// from `GET /v1/models`.
-    ///
-    /// # Errors
-    /// As for [`check_model`](Self::check_model), and
-    /// [`LlmError::RequestTimeout`] when the server does not answer within
-    /// the first-token timeout.
-    pub async fn list_models(&self) -> Result<Vec<String>, LlmError> {
-        match self.inner.config.backend {
-            Backend::Ollama => ollama::tags(&self.get("/api/tags").await?),
-            Backend::OpenAi => openai::model_ids(&self.get("/v1/models").await?),
+    /// See [`Client::list_models`].
+    async fn list_models(&self) -> Result<Vec<String>, LlmError> {
+        match self.wire {
+            Wire::Ollama => ollama::tags(&self.get("/api/tags").await?),
+            Wire::OpenAi => openai::model_ids(&self.get("/v1/models").await?),
         }
         .map_err(|detail| self.protocol(detail))
     }
 
-    /// The server's version: Ollama's `GET /api/version`; `None` for an
-    /// OpenAI-compatible server, which has no such endpoint.
-    ///
-    /// # Errors
-    /// As for [`list_models`](Self::list_models).
-    pub async fn version(&self) -> Result<Option<String>, LlmError> {
-        match self.inner.config.backend {
-            Backend::Ollama => ollama::version(&self.get("/api/version").await?)
+    /// See [`Client::version`].
+    async fn version(&self) -> Result<Option<String>, LlmError> {
+        match self.wire {
+            Wire::Ollama => ollama::version(&self.get("/api/version").await?)
                 .map(Some)
                 .map_err(|detail| self.protocol(detail)),
-            Backend::OpenAi => Ok(None),
+            Wire::OpenAi => Ok(None),
         }
     }
 
     fn post(&self, path: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
-        let accept = match self.inner.config.backend {
-            Backend::Ollama => "application/x-ndjson",
-            Backend::OpenAi => "text/event-stream",
+        let accept = match self.wire {
+            Wire::Ollama => "application/x-ndjson",
+            Wire::OpenAi => "text/event-stream",
         };
         self.authorize(
-            self.inner
-                .http
-                .post(format!("{}{path}", self.inner.base))
+            self.http
+                .post(format!("{}{path}", self.base))
                 .header(CONTENT_TYPE, "application/json")
                 .header(ACCEPT, accept)
                 .body(body),
@@ -318,7 +410,7 @@ impl Client {
     }
 
     fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.inner.config.api_key {
+        match &self.config.api_key {
             Some(key) => request.bearer_auth(key),
             None => request,
         }
@@ -327,16 +419,14 @@ impl Client {
     /// A small GET whose whole answer is read.
     async fn get(&self, path: &str) -> Result<Vec<u8>, LlmError> {
         let request = format!("GET {path}");
-        let wait = self.inner.config.timeouts.first_token;
+        let wait = self.config.timeouts.first_token;
         let timeout = || LlmError::RequestTimeout {
-            server: self.inner.server.clone(),
+            server: self.server.clone(),
             request: request.clone(),
             after: wait,
         };
-        let url = format!("{}{path}", self.inner.base);
-        let (response, sent) = self
-            .send(|| self.authorize(self.inner.http.get(&url)), wait, timeout)
-            .await?;
+        let url = format!("{}{path}", self.base);
+        let (response, sent) = self.send(|| self.authorize(self.http.get(&url)), wait, timeout).await?;
         if !response.status().is_success() {
             return Err(self.status_error(&request, response).await);
         }
@@ -353,7 +443,7 @@ impl Client {
         wait: Duration,
         timed_out: impl FnOnce() -> LlmError,
     ) -> Result<(reqwest::Response, Instant), LlmError> {
-        let retry = self.inner.config.retry;
+        let retry = self.config.retry;
         let attempts = retry.attempts.max(1);
         let mut backoff = retry.initial_backoff;
         let mut attempt = 1;
@@ -370,7 +460,7 @@ impl Client {
             let before_response = error.is_connect() || error.is_request();
             if before_response && attempt < attempts {
                 tracing::info!(
-                    server = %self.inner.server,
+                    server = %self.server,
                     attempt,
                     attempts,
                     error = %describe(&error),
@@ -386,11 +476,11 @@ impl Client {
     }
 
     fn transport_error(&self, error: &reqwest::Error, attempts: u32) -> LlmError {
-        let server = self.inner.server.clone();
+        let server = self.server.clone();
         if error.is_timeout() {
             LlmError::ConnectTimeout {
                 server,
-                after: self.inner.config.timeouts.connect,
+                after: self.config.timeouts.connect,
                 attempts,
             }
         } else {
@@ -415,7 +505,7 @@ impl Client {
                 Err(_) => return Err(timed_out()),
                 Ok(Err(e)) => {
                     return Err(LlmError::Disconnected {
-                        server: self.inner.server.clone(),
+                        server: self.server.clone(),
                         tokens: 0,
                         reason: describe(&e),
                     });
@@ -444,7 +534,7 @@ impl Client {
     /// The error for a non-success status, from the server's own words.
     async fn status_error(&self, request: &str, mut response: reqwest::Response) -> LlmError {
         let status = response.status().as_u16();
-        let wait = self.inner.config.timeouts.idle;
+        let wait = self.config.timeouts.idle;
         let mut body = Vec::new();
         let _ = tokio::time::timeout(wait, async {
             while let Ok(Some(chunk)) = response.chunk().await {
@@ -456,7 +546,7 @@ impl Client {
         })
         .await;
         let message = error_message(&body);
-        let server = self.inner.server.clone();
+        let server = self.server.clone();
         let lower = message.to_lowercase();
         match status {
             401 | 403 => LlmError::Unauthorized {
@@ -467,7 +557,7 @@ impl Client {
             404 if (lower.contains("model") && lower.contains("not found")) || lower.contains("model_not_found") => {
                 LlmError::ModelNotFound {
                     server,
-                    model: self.inner.config.model.clone(),
+                    model: self.config.model.clone(),
                     available: Vec::new(),
                 }
             }
@@ -482,7 +572,7 @@ impl Client {
 
     fn protocol(&self, detail: String) -> LlmError {
         LlmError::Protocol {
-            server: self.inner.server.clone(),
+            server: self.server.clone(),
             detail,
         }
     }
@@ -596,18 +686,23 @@ mod tests {
         ));
     }
 
+    /// The base URL of an HTTP client.
+    fn base(client: &Client) -> Option<String> {
+        match &*client.inner {
+            Inner::Http(http) => Some(http.base.clone()),
+            Inner::Scripted(_) => None,
+        }
+    }
+
     #[test]
     fn base_urls_are_normalized() {
         let client = Client::new(ServerConfig::new(Backend::OpenAi, "http://127.0.0.1:8080/v1/", "m")).ok();
-        assert_eq!(
-            client.as_ref().map(|c| c.inner.base.as_str()),
-            Some("http://127.0.0.1:8080")
-        );
+        assert_eq!(client.as_ref().and_then(base), Some("http://127.0.0.1:8080".to_owned()));
         assert_eq!(
             client.map(|c| c.endpoint().url.clone()),
             Some("http://127.0.0.1:8080/v1".to_owned())
         );
         let client = Client::new(ServerConfig::new(Backend::Ollama, "http://h:11434/", "m")).ok();
-        assert_eq!(client.map(|c| c.inner.base.clone()), Some("http://h:11434".to_owned()));
+        assert_eq!(client.as_ref().and_then(base), Some("http://h:11434".to_owned()));
     }
 }

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-/// Which wire protocol the server speaks.
+use crate::Script;
+
+/// Which wire protocol the server speaks, or that there is no server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Backend {
     /// Ollama's native API: `POST /api/chat` streaming NDJSON, `GET /api/tags`,
@@ -15,15 +17,22 @@ pub enum Backend {
     /// llama-cpp-python, vLLM, Ollama's `/v1`): `POST /v1/chat/completions`
     /// streaming server-sent events, `GET /v1/models`.
     OpenAi,
+    /// No server: the scripted responder streams [`ServerConfig::script`]'s
+    /// text at its pace, so that a benchmark measures every other stage
+    /// reproducibly on any machine. No request is ever made; reports name
+    /// it "the scripted responder".
+    Scripted,
 }
 
 impl Backend {
-    /// The name used in messages: "Ollama" or "OpenAI-compatible".
+    /// The name used in messages: "Ollama", "OpenAI-compatible" or
+    /// "scripted responder".
     #[must_use]
     pub const fn label(self) -> &'static str {
         match self {
             Self::Ollama => "Ollama",
             Self::OpenAi => "OpenAI-compatible",
+            Self::Scripted => "scripted responder",
         }
     }
 }
@@ -54,6 +63,10 @@ pub struct ServerConfig {
     pub keep_alive: Option<String>,
     /// Sampling and length settings, mapped to each backend's names.
     pub options: GenerationOptions,
+    /// What the scripted responder says and how fast: required by
+    /// [`Backend::Scripted`] (see [`ServerConfig::scripted`]), ignored by the
+    /// HTTP backends.
+    pub script: Option<Script>,
 }
 
 impl ServerConfig {
@@ -69,7 +82,19 @@ impl ServerConfig {
             retry: Retry::default(),
             keep_alive: None,
             options: GenerationOptions::default(),
+            script: None,
         }
+    }
+
+    /// The scripted responder's configuration: [`Backend::Scripted`] with
+    /// `script`, the model named `scripted` and, in place of a URL, the
+    /// script's settings (`scripted(ttft=200ms,rate=30)`). Timeouts, retries
+    /// and options do not apply to it.
+    #[must_use]
+    pub fn scripted(script: Script) -> Self {
+        let mut config = Self::new(Backend::Scripted, script.pace.spec(), crate::scripted::SCRIPTED);
+        config.script = Some(script);
+        config
     }
 }
 
@@ -84,6 +109,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("retry", &self.retry)
             .field("keep_alive", &self.keep_alive)
             .field("options", &self.options)
+            .field("script", &self.script)
             .finish()
     }
 }

@@ -5,15 +5,20 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::Backend;
+use crate::{Backend, Pace};
 
-/// Which server an error is about: its protocol and base URL.
+/// Which server an error is about (and a report names): its protocol and
+/// base URL, or the scripted responder and its pace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     /// The protocol it speaks.
     pub backend: Backend,
-    /// Its base URL as configured (without a trailing `/`).
+    /// Its base URL as configured (without a trailing `/`); for the
+    /// scripted responder, its settings (`scripted(ttft=200ms,rate=30)`).
     pub url: String,
+    /// The scripted responder's pace, shown by `Display` so that a report
+    /// says the reply was scripted and how fast; `None` for a real server.
+    pub pace: Option<Pace>,
 }
 
 impl Endpoint {
@@ -22,6 +27,7 @@ impl Endpoint {
         match self.backend {
             Backend::Ollama => "is `ollama serve` running?",
             Backend::OpenAi => "is the server (llama-server, llama-cpp-python, vLLM, …) running?",
+            Backend::Scripted => "the scripted responder needs no server;",
         }
     }
 
@@ -29,13 +35,22 @@ impl Endpoint {
         match self.backend {
             Backend::Ollama => "Ollama's NDJSON",
             Backend::OpenAi => "OpenAI-compatible server-sent events",
+            Backend::Scripted => "the scripted responder's tokens",
         }
     }
 }
 
+/// "the Ollama server at http://127.0.0.1:11434", "the scripted responder
+/// (ttft 200 ms, 30 tokens/s)".
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the {} server at {}", self.backend.label(), self.url)
+        match (self.backend, &self.pace) {
+            (Backend::Scripted, Some(pace)) => write!(f, "the {} ({pace})", self.backend.label()),
+            (Backend::Scripted, None) => write!(f, "the {}", self.backend.label()),
+            (Backend::Ollama | Backend::OpenAi, _) => {
+                write!(f, "the {} server at {}", self.backend.label(), self.url)
+            }
+        }
     }
 }
 
@@ -277,6 +292,7 @@ fn model_not_found(server: &Endpoint, model: &str, available: &[String]) -> Stri
         Backend::OpenAi => format!(
             "model '{model}' is not served by {server}; set [llm] model to a model it serves (it serves: {list})"
         ),
+        Backend::Scripted => format!("model '{model}' is not {server}'s; it has only: {list}"),
     }
 }
 
@@ -288,6 +304,7 @@ mod tests {
         Endpoint {
             backend: Backend::Ollama,
             url: "http://127.0.0.1:11434".into(),
+            pace: None,
         }
     }
 
@@ -353,6 +370,7 @@ mod tests {
             server: Endpoint {
                 backend: Backend::OpenAi,
                 url: "http://h:8080".into(),
+                pace: None,
             },
             status: 401,
             message: "invalid api key".into(),

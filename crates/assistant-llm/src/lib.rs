@@ -28,6 +28,16 @@
 //!   failures before a response are retried with backoff; nothing is
 //!   retried once a token may have been spoken. Connect, first-token, idle
 //!   and warm-up timeouts are separate settings and separate errors.
+//! - **The scripted responder** ([`Backend::Scripted`], a [`Script`] from a
+//!   spec such as `scripted(ttft=150ms,rate=40):Hello, world.`): no server
+//!   and no request, just the script's text cut into model-like tokens and
+//!   streamed on an exact schedule (the first token after `ttft`, then
+//!   `rate` tokens per second, on tokio's clock). It exists so that
+//!   `assistantd bench` measures every other stage reproducibly on any
+//!   machine; it is behind the same [`Client`] and [`Reply`], so the
+//!   pipeline cannot tell, but reports can: its [`Endpoint`] reads "the
+//!   scripted responder (ttft 150 ms, 40 tokens/s)" and its
+//!   [`Finish::server`] figures are the script's.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), assistant_llm::LlmError> {
@@ -47,6 +57,18 @@
 //! conversation.record_reply(reply.text());
 //! # Ok(()) }
 //! ```
+//!
+//! The same loop with the scripted responder in place of a server:
+//!
+//! ```
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use assistant_llm::{Client, Script, ServerConfig};
+//!
+//! let script = Script::parse("scripted(ttft=150ms,rate=40):Hello, world.")?;
+//! let client = Client::new(ServerConfig::scripted(script))?;
+//! assert_eq!(client.endpoint().to_string(), "the scripted responder (ttft 150 ms, 40 tokens/s)");
+//! # Ok(()) }
+//! ```
 
 mod client;
 mod config;
@@ -56,6 +78,7 @@ mod framing;
 mod ollama;
 mod openai;
 mod reply;
+mod scripted;
 
 pub use client::Client;
 pub use config::{Backend, GenerationOptions, Retry, ServerConfig, Timeouts};
@@ -63,3 +86,4 @@ pub use conversation::{Conversation, Exchange, Message, Role};
 pub use error::{Endpoint, LlmError};
 pub use framing::{FramingError, LineFramer};
 pub use reply::{Finish, Reply, ServerStats};
+pub use scripted::{Pace, SCRIPT_SYNTAX, Script, ScriptError};

@@ -1,4 +1,7 @@
 //! A streamed reply: tokens as they arrive, then how the reply ended.
+//!
+//! [`Reply`] is the same for every backend; inside, an HTTP response being
+//! decoded or a scripted reply on its schedule.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -9,6 +12,7 @@ use tokio::time::Instant;
 use crate::error::Endpoint;
 use crate::ollama::NdjsonDecoder;
 use crate::openai::SseDecoder;
+use crate::scripted::ScriptedReply;
 use crate::{LineFramer, LlmError, Timeouts};
 
 /// The longest line (one NDJSON object or SSE field) accepted.
@@ -179,7 +183,8 @@ impl Received {
     }
 }
 
-/// A reply being streamed from the server, token by token.
+/// A reply being streamed, token by token, from the server or from the
+/// scripted responder.
 ///
 /// Call [`next`](Self::next) until it returns `None`; then
 /// [`finish`](Self::finish) says how the reply ended. An error ends the
@@ -187,13 +192,95 @@ impl Received {
 ///
 /// **Dropping a `Reply` cancels it**: the HTTP response is dropped, which
 /// closes its connection, and the server stops generating. That is how
-/// barge-in stops the model.
+/// barge-in stops the model. A scripted reply has nothing running in the
+/// background: dropped, it simply yields no more.
 ///
 /// Timeouts are enforced inside `next`: until the first token, the
 /// first-token timeout counted from when the request was sent (so the wait
-/// for headers counts too); after it, the idle timeout between tokens.
+/// for headers counts too); after it, the idle timeout between tokens. A
+/// scripted reply keeps its own schedule and never times out.
 #[derive(Debug)]
 pub struct Reply {
+    source: Source,
+}
+
+/// Where a reply's tokens come from.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per turn, moved once: boxing would only add an allocation
+enum Source {
+    /// A model server's streamed response.
+    Http(HttpReply),
+    /// The scripted responder.
+    Scripted(ScriptedReply),
+}
+
+impl Reply {
+    /// A reply streamed from a model server.
+    pub(crate) fn http(reply: HttpReply) -> Self {
+        Self {
+            source: Source::Http(reply),
+        }
+    }
+
+    /// A reply from the scripted responder.
+    pub(crate) fn scripted(reply: ScriptedReply) -> Self {
+        Self {
+            source: Source::Scripted(reply),
+        }
+    }
+
+    /// The next token, as soon as it has arrived; `None` when the reply is
+    /// complete (then [`finish`](Self::finish) is set) or after an error.
+    /// Each token is stamped on the pipeline clock the moment it is
+    /// received (scripted: the moment it is due).
+    ///
+    /// # Errors
+    /// [`LlmError::FirstTokenTimeout`], [`LlmError::IdleTimeout`],
+    /// [`LlmError::Disconnected`] (connection broken or body ended early),
+    /// [`LlmError::Server`] (an error reported mid-reply),
+    /// [`LlmError::Protocol`] (a malformed line). Tokens received before the
+    /// failure are delivered first. A scripted reply does not fail.
+    ///
+    /// Cancel-safe: it may lose a race in `tokio::select!` (say, against the
+    /// turn's cancellation token) without losing a token.
+    pub async fn next(&mut self) -> Option<Result<Token, LlmError>> {
+        match &mut self.source {
+            Source::Http(reply) => reply.next().await,
+            Source::Scripted(reply) => reply.next().await,
+        }
+    }
+
+    /// The turn this reply answers.
+    #[must_use]
+    pub fn turn(&self) -> TurnId {
+        match &self.source {
+            Source::Http(reply) => reply.rx.turn,
+            Source::Scripted(reply) => reply.turn(),
+        }
+    }
+
+    /// The text of every token [`next`](Self::next) has returned so far.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        match &self.source {
+            Source::Http(reply) => &reply.text,
+            Source::Scripted(reply) => reply.text(),
+        }
+    }
+
+    /// How the reply ended; `None` until it is complete (and after an error).
+    #[must_use]
+    pub fn finish(&self) -> Option<&Finish> {
+        match &self.source {
+            Source::Http(reply) => reply.finish.as_ref(),
+            Source::Scripted(reply) => reply.finish(),
+        }
+    }
+}
+
+/// A reply being streamed from a model server over HTTP.
+#[derive(Debug)]
+pub(crate) struct HttpReply {
     server: Endpoint,
     body: Option<reqwest::Response>,
     framer: LineFramer,
@@ -208,7 +295,7 @@ pub struct Reply {
     finish: Option<Finish>,
 }
 
-impl Reply {
+impl HttpReply {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         server: Endpoint,
@@ -242,19 +329,8 @@ impl Reply {
         }
     }
 
-    /// The next token, as soon as it has arrived; `None` when the reply is
-    /// complete (then [`finish`](Self::finish) is set) or after an error.
-    ///
-    /// # Errors
-    /// [`LlmError::FirstTokenTimeout`], [`LlmError::IdleTimeout`],
-    /// [`LlmError::Disconnected`] (connection broken or body ended early),
-    /// [`LlmError::Server`] (an error reported mid-reply),
-    /// [`LlmError::Protocol`] (a malformed line). Tokens received before the
-    /// failure are delivered first.
-    ///
-    /// Cancel-safe: it may lose a race in `tokio::select!` (say, against the
-    /// turn's cancellation token) without losing a token.
-    pub async fn next(&mut self) -> Option<Result<Token, LlmError>> {
+    /// See [`Reply::next`].
+    async fn next(&mut self) -> Option<Result<Token, LlmError>> {
         loop {
             if let Some(token) = self.rx.parsed.pop_front() {
                 self.text.push_str(&token.text);
@@ -309,24 +385,6 @@ impl Reply {
         }
     }
 
-    /// The turn this reply answers.
-    #[must_use]
-    pub fn turn(&self) -> TurnId {
-        self.rx.turn
-    }
-
-    /// The text of every token [`next`](Self::next) has returned so far.
-    #[must_use]
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    /// How the reply ended; `None` until it is complete (and after an error).
-    #[must_use]
-    pub fn finish(&self) -> Option<&Finish> {
-        self.finish.as_ref()
-    }
-
     fn feed(&mut self, bytes: &[u8]) {
         let (rx, decoder, server) = (&mut self.rx, &mut self.decoder, &self.server);
         let framed = self.framer.push(bytes, |line| rx.line(decoder, line, server));
@@ -369,7 +427,7 @@ impl Reply {
     }
 }
 
-impl Drop for Reply {
+impl Drop for HttpReply {
     fn drop(&mut self) {
         if self.body.is_some() {
             tracing::debug!(turn = %self.rx.turn, tokens = self.rx.count, "reply dropped before its end; the request is aborted");
