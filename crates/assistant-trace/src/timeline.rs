@@ -1,11 +1,5 @@
-//! The latency tracer.
-//!
-//! assistantd promises to prove its latency with numbers. Each turn gets a
-//! [`Timeline`]: the moments a reply passes through every stage, from the
-//! user's last word to the assistant's first sound. Timelines are data, not
-//! log lines, so `assistantd bench` can aggregate them and a test can assert
-//! their order. Stages record marks by sending them (never awaiting) to the
-//! tracer; the tracer owns the timelines.
+//! What one turn went through: its marks (moments), spans (stage work with
+//! a start and an end) and figures (a stage's own measurements).
 
 use std::time::Duration;
 
@@ -16,50 +10,143 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mark {
-    /// The last sample of the user's speech was captured.
+    /// The VAD (or the recognizer's first words) noticed speech.
+    SpeechStart,
+    /// The last voiced sample of the user's speech (the recognizer's last
+    /// token, on the capture clock).
     SpeechEnd,
-    /// The recognizer's endpoint rules fired.
+    /// The recognizer's endpoint rules fired (the last sample fed before).
     Endpoint,
-    /// The final transcript was handed to the LLM stage.
+    /// The final transcript reached the turn loop.
     FinalTranscript,
+    /// The reply was requested from the LLM.
+    LlmRequest,
     /// The first token of the reply arrived.
     FirstToken,
-    /// The chunker emitted the first speakable clause.
+    /// The token that completed the first speakable clause arrived.
     FirstClause,
-    /// Synthesis finished the first audio chunk.
+    /// The voice began synthesizing the first clause.
+    FirstSynthesisStart,
+    /// The voice finished the first piece of audio.
     FirstAudioSynthesized,
-    /// Playback started the first audio chunk.
+    /// The first piece was handed to the sink.
+    FirstAudioQueued,
+    /// The sink started playing the first piece.
     FirstAudioPlayed,
+    /// Someone spoke over the reply (barge-in onset).
+    BargeInOnset,
+    /// Playback went silent because of it.
+    PlaybackSilent,
+    /// The turn ended (played to the end, cut, or failed).
+    ReplyEnd,
 }
 
 impl Mark {
     /// Every mark, in pipeline order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 14] = [
+        Self::SpeechStart,
         Self::SpeechEnd,
         Self::Endpoint,
         Self::FinalTranscript,
+        Self::LlmRequest,
         Self::FirstToken,
         Self::FirstClause,
+        Self::FirstSynthesisStart,
         Self::FirstAudioSynthesized,
+        Self::FirstAudioQueued,
         Self::FirstAudioPlayed,
+        Self::BargeInOnset,
+        Self::PlaybackSilent,
+        Self::ReplyEnd,
     ];
 
     /// A short name for reports.
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
+            Self::SpeechStart => "speech_start",
             Self::SpeechEnd => "speech_end",
             Self::Endpoint => "endpoint",
             Self::FinalTranscript => "final_transcript",
+            Self::LlmRequest => "llm_request",
             Self::FirstToken => "first_token",
             Self::FirstClause => "first_clause",
+            Self::FirstSynthesisStart => "first_synthesis_start",
             Self::FirstAudioSynthesized => "first_audio_synthesized",
+            Self::FirstAudioQueued => "first_audio_queued",
             Self::FirstAudioPlayed => "first_audio_played",
+            Self::BargeInOnset => "barge_in_onset",
+            Self::PlaybackSilent => "playback_silent",
+            Self::ReplyEnd => "reply_end",
+        }
+    }
+
+    /// The stage whose track a mark belongs on.
+    #[must_use]
+    pub const fn stage(self) -> Stage {
+        match self {
+            Self::SpeechStart | Self::SpeechEnd | Self::Endpoint | Self::FinalTranscript => Stage::Listen,
+            Self::LlmRequest | Self::FirstToken | Self::FirstClause => Stage::Think,
+            Self::FirstSynthesisStart | Self::FirstAudioSynthesized => Stage::Speak,
+            Self::FirstAudioQueued | Self::FirstAudioPlayed | Self::PlaybackSilent | Self::ReplyEnd => Stage::Play,
+            Self::BargeInOnset => Stage::Listen,
         }
     }
 
     const fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// A pipeline stage: one track in a trace viewer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Microphone to transcript.
+    Listen,
+    /// The LLM's reply, token by token.
+    Think,
+    /// The voice, clause by clause.
+    Speak,
+    /// The sink (speakers or a recording).
+    Play,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Self; 4] = [Self::Listen, Self::Think, Self::Speak, Self::Play];
+
+    /// Its name in reports and trace viewers.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Listen => "listen",
+            Self::Think => "think",
+            Self::Speak => "speak",
+            Self::Play => "play",
+        }
+    }
+}
+
+/// Work a stage did, from `start` to `end`: a clause's synthesis, a
+/// piece's playback, the LLM's stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    /// Whose work.
+    pub stage: Stage,
+    /// What, for a person: "synthesize clause 0", "play piece 2".
+    pub name: String,
+    /// When it began.
+    pub start: Timestamp,
+    /// When it ended.
+    pub end: Timestamp,
+}
+
+impl Span {
+    /// How long it took (zero if it ends before it starts).
+    #[must_use]
+    pub fn duration(&self) -> Duration {
+        self.end.checked_since(self.start).unwrap_or_default()
     }
 }
 
@@ -69,7 +156,7 @@ impl Mark {
 pub struct Timeline {
     /// The turn traced.
     pub turn: TurnId,
-    marks: [Option<Timestamp>; 7],
+    marks: [Option<Timestamp>; Mark::ALL.len()],
 }
 
 /// One step of a timeline: from the previous recorded mark to this one.
@@ -89,7 +176,10 @@ impl Timeline {
     /// An empty timeline for `turn`.
     #[must_use]
     pub fn new(turn: TurnId) -> Self {
-        Self { turn, marks: [None; 7] }
+        Self {
+            turn,
+            marks: [None; Mark::ALL.len()],
+        }
     }
 
     /// Records `mark` at `at` unless it was already recorded. Returns whether it was kept.
@@ -108,11 +198,17 @@ impl Timeline {
         self.marks[mark.index()]
     }
 
+    /// The time from mark `from` to mark `to`, when both were recorded in
+    /// that order.
+    #[must_use]
+    pub fn between(&self, from: Mark, to: Mark) -> Option<Duration> {
+        self.get(to)?.checked_since(self.get(from)?)
+    }
+
     /// The headline figure: end of speech to first sound, once both are known.
     #[must_use]
     pub fn speech_end_to_first_sound(&self) -> Option<Duration> {
-        self.get(Mark::FirstAudioPlayed)?
-            .checked_since(self.get(Mark::SpeechEnd)?)
+        self.between(Mark::SpeechEnd, Mark::FirstAudioPlayed)
     }
 
     /// The recorded marks in pipeline order, each with the time it took.
@@ -134,11 +230,16 @@ impl Timeline {
         steps
     }
 
-    /// Marks recorded earlier than a mark that comes before them in the
-    /// pipeline: a sign that a stage timestamps at the wrong moment.
+    /// Marks of the critical path (speech end to first sound) recorded
+    /// earlier than one that comes before them: a sign that a stage
+    /// timestamps at the wrong moment. Barge-in and the reply's end are
+    /// left out: they belong to no order with the rest.
     #[must_use]
     pub fn out_of_order(&self) -> Vec<(Mark, Mark)> {
-        let recorded: Vec<(Mark, Timestamp)> = Mark::ALL.iter().filter_map(|&m| self.get(m).map(|t| (m, t))).collect();
+        let recorded: Vec<(Mark, Timestamp)> = Mark::ALL[..=Mark::FirstAudioPlayed.index()]
+            .iter()
+            .filter_map(|&m| self.get(m).map(|t| (m, t)))
+            .collect();
         let mut bad = Vec::new();
         for (i, &(earlier_mark, earlier_at)) in recorded.iter().enumerate() {
             for &(later_mark, later_at) in &recorded[i + 1..] {
@@ -217,6 +318,8 @@ mod tests {
         t.record(Mark::SpeechEnd, ms(100));
         t.record(Mark::Endpoint, ms(90));
         t.record(Mark::FirstToken, ms(200));
+        // A barge-in before the first sound is no ordering fault.
+        t.record(Mark::BargeInOnset, ms(150));
         assert_eq!(t.out_of_order(), vec![(Mark::SpeechEnd, Mark::Endpoint)]);
     }
 
@@ -224,9 +327,11 @@ mod tests {
     fn mark_names_are_unique_and_ordered() {
         let names: Vec<&str> = Mark::ALL.iter().map(|m| m.name()).collect();
         let mut dedup = names.clone();
+        dedup.sort_unstable();
         dedup.dedup();
         assert_eq!(names.len(), dedup.len());
         assert!(Mark::ALL.windows(2).all(|w| w[0] < w[1]));
+        assert!(Mark::ALL.iter().enumerate().all(|(i, m)| m.index() == i));
         assert_eq!(
             serde_json::to_string(&Mark::FirstClause).unwrap_or_default(),
             "\"first_clause\""
