@@ -36,6 +36,7 @@ use assistant_audio::capture::CaptureEvent;
 use assistant_audio::playback::PlaybackEvent;
 use assistant_core::{AudioFrame, Clock, Timestamp, TranscriptEvent, TurnId};
 use assistant_llm::{Client, Conversation};
+use assistant_trace::{Mark, Stage};
 use assistant_tts::stream::Synthesizer;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -92,6 +93,8 @@ pub struct DaemonSettings {
     pub failure_notice: Option<String>,
     /// Keep each turn's audio and text here (`--record`).
     pub record: Option<std::path::PathBuf>,
+    /// Where every turn's marks, spans and figures go.
+    pub tracer: assistant_trace::Tracer,
 }
 
 /// The turn state machine's states.
@@ -177,7 +180,10 @@ enum Input {
 struct Piece {
     samples: usize,
     envelope: Vec<f32>,
+    /// When it started, moved later by any pause (for the echo guard).
     started: Option<Timestamp>,
+    /// When it started, as it happened (for the trace).
+    began: Option<Timestamp>,
     finished: bool,
 }
 
@@ -221,6 +227,8 @@ struct Loop {
     summary: Summary,
     /// The loudest frame and the frames counted, for a level line a second.
     meter: (f32, u32),
+    /// When the utterance being heard began, for its turn's trace.
+    speech_started: Option<(TurnId, Timestamp)>,
 }
 
 impl Daemon {
@@ -284,6 +292,7 @@ impl Daemon {
                 failure_notice: settings.failure_notice.clone(),
                 clock,
                 record: recorder.is_some(),
+                tracer: settings.tracer.clone(),
             },
             settings,
             conversation,
@@ -297,6 +306,7 @@ impl Daemon {
             recorder,
             summary: Summary::default(),
             meter: (0.0, 0),
+            speech_started: None,
         };
         tracing::info!("listening");
         let mut tick = tokio::time::interval(TICK);
@@ -541,6 +551,14 @@ impl Loop {
             self.meter = (0.0, 0);
         }
         let decision = self.barge.level(frame.captured_at, frame.duration(), level, playback);
+        if decision == Decision::Pause
+            && let Some(active) = &self.active
+        {
+            // The onset: where the loudness the detector waited for began.
+            let end = frame.captured_at.plus(frame.duration()).since_epoch();
+            let onset = Timestamp::from_duration(end.saturating_sub(self.settings.barge_in.onset));
+            self.settings.tracer.mark(active.id, Mark::BargeInOnset, onset);
+        }
         self.decide(decision);
     }
 
@@ -572,8 +590,10 @@ impl Loop {
             Decision::Nothing => {}
             Decision::Pause => {
                 if let Some(active) = &mut self.active {
-                    active.paused_at = Some(self.clock.now());
+                    let now = self.clock.now();
+                    active.paused_at = Some(now);
                     self.context.sink.pause();
+                    self.settings.tracer.mark(active.id, Mark::PlaybackSilent, now);
                     tracing::info!(turn = %active.id, "barge-in: someone may be speaking; reply paused");
                 }
             }
@@ -610,6 +630,7 @@ impl Loop {
         match event {
             TranscriptEvent::SpeechStarted { turn, at } => {
                 tracing::debug!(%turn, "speech started");
+                self.speech_started = Some((turn, at));
                 if let Some(recorder) = &mut self.recorder {
                     recorder.speech_started(at);
                 }
@@ -637,6 +658,7 @@ impl Loop {
                         self.decide(decision);
                     } else if self.settings.barge_in.mode == crate::BargeInMode::Off {
                         tracing::info!(%turn, "answering after the current reply (barge-in is off)");
+                        self.trace_heard(turn, speech_end_at, endpoint_at);
                         self.pending = Some((turn, text, speech_end_at));
                         return;
                     } else if self.state == TurnState::Speaking {
@@ -650,9 +672,24 @@ impl Loop {
                 if let Some(recorder) = &mut self.recorder {
                     recorder.question(turn, &text, endpoint_at);
                 }
+                self.trace_heard(turn, speech_end_at, endpoint_at);
                 self.start_turn(turn, text, speech_end_at).await;
             }
         }
+    }
+
+    /// The listening marks of a turn about to be answered (only then: an
+    /// utterance ignored while speaking gets no trace).
+    fn trace_heard(&mut self, turn: TurnId, speech_end_at: Timestamp, endpoint_at: Timestamp) {
+        let tracer = &self.settings.tracer;
+        if let Some((started_turn, at)) = self.speech_started.take()
+            && started_turn == turn
+        {
+            tracer.mark(turn, Mark::SpeechStart, at);
+        }
+        tracer.mark(turn, Mark::SpeechEnd, speech_end_at);
+        tracer.mark(turn, Mark::Endpoint, endpoint_at);
+        tracer.mark(turn, Mark::FinalTranscript, self.clock.now());
     }
 
     async fn start_turn(&mut self, turn: TurnId, text: String, speech_end_at: Timestamp) {
@@ -729,6 +766,7 @@ impl Loop {
                         samples: 0,
                         envelope: Vec::new(),
                         started: None,
+                        began: None,
                         finished: false,
                     });
                 }
@@ -774,8 +812,10 @@ impl Loop {
         };
         match event {
             PlaybackEvent::Started { at, .. } => {
+                self.settings.tracer.mark(turn, Mark::FirstAudioPlayed, at);
                 if let Some(p) = active.pieces.get_mut(piece as usize) {
                     p.started = Some(at);
+                    p.began = Some(at);
                 }
                 if active.first_audio_at.is_none() {
                     active.first_audio_at = Some(at);
@@ -789,10 +829,14 @@ impl Loop {
                     self.set_state(turn, TurnState::Speaking);
                 }
             }
-            PlaybackEvent::Finished { .. } => {
+            PlaybackEvent::Finished { at, .. } => {
                 active.spoken.finished(piece);
                 if let Some(p) = active.pieces.get_mut(piece as usize) {
                     p.finished = true;
+                    if let Some(began) = p.began {
+                        let name = format!("play piece {piece}");
+                        self.settings.tracer.span(turn, Stage::Play, name, began, at);
+                    }
                 }
                 self.maybe_complete();
             }
@@ -830,6 +874,9 @@ impl Loop {
             "played to the end"
         };
         tracing::info!(%turn, "turn over: the reply {outcome}");
+        self.settings
+            .tracer
+            .end(turn, if failed.is_some() { "failed" } else { "completed" });
         self.active = None;
         self.barge.reply_ended();
         self.set_state(turn, TurnState::Listening);
@@ -868,6 +915,7 @@ impl Loop {
             }
         });
         tracing::info!(%turn, "reply cancelled ({why})");
+        self.settings.tracer.end(turn, why);
         if self.ending.is_some() {
             self.finish_ending();
         }

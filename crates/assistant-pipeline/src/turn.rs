@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use assistant_core::{Clause, Clock, Timestamp, TurnId};
 use assistant_llm::{Client, LlmError, Message};
+use assistant_trace::{Mark, Stage, Tracer};
 use assistant_tts::stream::Synthesizer;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -90,6 +91,8 @@ pub struct TurnContext {
     pub clock: Clock,
     /// Whether to report the reply's audio ([`TurnNews::Queued`]'s `audio`).
     pub record: bool,
+    /// Where the reply's marks and spans go.
+    pub tracer: Tracer,
 }
 
 impl std::fmt::Debug for TurnContext {
@@ -171,6 +174,9 @@ async fn think(
         news,
         next: 0,
     };
+    let tracer = &context.tracer;
+    let requested = clock.now();
+    tracer.mark(turn, Mark::LlmRequest, requested);
     let mut reply = match context.llm.chat(turn, messages, &clock).await {
         Ok(reply) => reply,
         Err(e) => return notice(String::new(), &e, context, &mut out).await,
@@ -183,9 +189,12 @@ async fn think(
             Ok(token) => {
                 if first {
                     first = false;
+                    tracer.mark(turn, Mark::FirstToken, token.at);
                     let _ = news.send((turn, TurnNews::FirstToken { at: token.at })).await;
                 }
                 for clause in chunker.push(&token) {
+                    // The token that completed it arrived at `clause.at`.
+                    tracer.mark(turn, Mark::FirstClause, clause.at);
                     if !out.send(clause, false).await {
                         return (reply.text().to_owned(), None);
                     }
@@ -198,8 +207,23 @@ async fn think(
         }
     }
     for clause in chunker.finish(clock.now()) {
+        tracer.mark(turn, Mark::FirstClause, clause.at);
         if !out.send(clause, false).await {
             break;
+        }
+    }
+    tracer.span(turn, Stage::Think, "reply", requested, clock.now());
+    if let Some(finish) = reply.finish() {
+        let server = &finish.server;
+        for (name, value) in [
+            ("llm_server_load", server.load),
+            ("llm_server_prompt_eval", server.prompt_eval),
+            ("llm_server_eval", server.eval),
+            ("llm_server_total", server.total),
+        ] {
+            if let Some(value) = value {
+                tracer.figure(turn, name, value);
+            }
         }
     }
     match failure {
@@ -239,7 +263,10 @@ async fn speak(
 ) {
     let mut piece = 0_u32;
     let window = (context.sink.sample_rate() / 50).max(1) as usize;
+    let (tracer, clock) = (&context.tracer, context.clock);
     while let Some((clause, notice)) = clauses.recv().await {
+        let mut began = clock.now();
+        tracer.mark(turn, Mark::FirstSynthesisStart, began);
         let mut synthesis = context
             .synthesizer
             .synthesize(turn, clause.text.clone(), cancel.child_token());
@@ -252,6 +279,14 @@ async fn speak(
                 }
             };
             chunk.clause = piece;
+            tracer.mark(turn, Mark::FirstAudioSynthesized, chunk.synthesized_at);
+            tracer.span(
+                turn,
+                Stage::Speak,
+                format!("synthesize clause {}", clause.index),
+                began,
+                chunk.synthesized_at,
+            );
             let queued = TurnNews::Queued {
                 piece,
                 clause: clause.index,
@@ -266,7 +301,9 @@ async fn speak(
             let _ = news.send((turn, queued)).await;
             piece += 1;
             let sink = Arc::clone(&context.sink);
+            tracer.mark(turn, Mark::FirstAudioQueued, clock.now());
             let played = tokio::task::spawn_blocking(move || sink.play(chunk)).await;
+            began = clock.now();
             match played {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {

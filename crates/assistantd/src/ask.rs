@@ -71,6 +71,7 @@ pub fn run(args: &AskArgs, out: &mut impl Write) -> Result<Asked> {
         url: args.url.clone(),
         model: args.model.clone(),
         system_prompt: args.system.clone(),
+        scripted: None,
     })?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

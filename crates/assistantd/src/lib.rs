@@ -16,5 +16,6 @@ pub mod profile;
 pub mod run;
 pub mod say;
 pub mod shipped;
+pub mod trace;
 pub mod transcribe;
 pub mod voices;

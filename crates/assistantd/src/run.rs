@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::models::LocationArgs;
 use crate::profile::{AsrOverrides, BackendName, LlmOverrides, Profile, TtsOverrides};
+use crate::trace::TraceArgs;
 
 /// How the assistant runs (the command line of `assistantd run`, also
 /// accepted without `run`).
@@ -48,6 +49,12 @@ pub struct RunArgs {
     /// The model, instead of the profile's.
     #[arg(long)]
     pub model: Option<String>,
+    /// Answer with a scripted responder instead of a model server:
+    /// `scripted:TEXT`, or `scripted(ttft=150ms,rate=40):TEXT` to set its
+    /// time to first token and tokens per second. For measuring the other
+    /// stages anywhere; every trace and report says the reply was scripted.
+    #[arg(long, value_name = "SPEC", value_parser = parse_script)]
+    pub llm: Option<assistant_llm::Script>,
     /// A streaming transducer folder (encoder.onnx, decoder.onnx,
     /// joiner.onnx, tokens.txt) instead of the profile's.
     #[arg(long)]
@@ -55,6 +62,9 @@ pub struct RunArgs {
     /// Where models.lock and the installed models are.
     #[command(flatten)]
     pub models: LocationArgs,
+    /// Per-turn trace files.
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 /// Runs the assistant until SIGINT or SIGTERM.
@@ -78,6 +88,7 @@ pub fn run(args: &RunArgs) -> Result<Summary> {
         url: args.llm_url.clone(),
         model: args.model.clone(),
         system_prompt: None,
+        scripted: args.llm.clone(),
     })?;
     let speak = profile.speak_config(&lock, &store, &TtsOverrides::default())?;
     let barge_in = profile.barge_in.settings(&profile.path)?;
@@ -121,6 +132,7 @@ pub fn run(args: &RunArgs) -> Result<Summary> {
         think.server.url
     );
     let llm = Client::new(think.server)?;
+    let (tracer, tracing_thread) = args.trace.start(false)?;
     let daemon = Daemon {
         settings: DaemonSettings {
             chunker: profile.chunker.settings(),
@@ -128,6 +140,7 @@ pub fn run(args: &RunArgs) -> Result<Summary> {
             warm_up: think.warm_up,
             failure_notice: think.failure_notice,
             record: args.record.clone(),
+            tracer,
         },
         listen,
         llm,
@@ -144,6 +157,9 @@ pub fn run(args: &RunArgs) -> Result<Summary> {
     })?;
     // Threads blocked in a device call are not waited for.
     runtime.shutdown_timeout(Duration::from_millis(200));
+    if let Err(e) = tracing_thread.finish() {
+        tracing::warn!("{e:#}");
+    }
     tracing::info!(
         "{} turn(s): {} completed, {} cut by barge-in, {} resumed after a noise, {} failed",
         summary.turns,
@@ -168,6 +184,14 @@ pub fn run(args: &RunArgs) -> Result<Summary> {
         capture.dropped_frames + summary.frames_dropped,
     );
     Ok(summary)
+}
+
+/// `--llm`'s value, with the syntax in the error.
+///
+/// # Errors
+/// The parser's message: what is wrong and the accepted syntax.
+pub fn parse_script(spec: &str) -> Result<assistant_llm::Script, String> {
+    assistant_llm::Script::parse(spec).map_err(|e| e.to_string())
 }
 
 /// Cancels `shutdown` on the first SIGINT or SIGTERM.

@@ -49,7 +49,7 @@ impl Daemon {
             .env_remove("LD_LIBRARY_PATH")
             .env(
                 "ASSISTANTD_LOG",
-                "warn,assistant_pipeline=debug,assistantd=info,ort=error,assistant_audio=debug",
+                "warn,assistant_pipeline=debug,assistant_trace=info,assistantd=info,ort=error,assistant_audio=debug",
             )
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
@@ -81,10 +81,18 @@ impl Daemon {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    /// The log as text, for failure messages; saves the room's recording
-    /// so far (left: the daemon's speakers, right: its microphone) and says
-    /// where.
+    /// The log as text.
     fn dump(&self) -> String {
+        self.lines()
+            .iter()
+            .map(|l| format!("{} {} {}", l["level"], l["fields"]["turn"], l["fields"]["message"]))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// For a failure message: saves the room's recording so far (left: the
+    /// daemon's speakers, right: its microphone), says where, and gives the log.
+    fn failure(&self) -> String {
         let saved = self.room.as_ref().map_or_else(String::new, |room| {
             let path = std::env::temp_dir().join(format!("assistantd-e2e-{}-room.wav", self.child.id()));
             match room.save(&path) {
@@ -92,13 +100,7 @@ impl Daemon {
                 Err(e) => format!("cannot save the room's recording: {e}\n"),
             }
         });
-        saved
-            + &self
-                .lines()
-                .iter()
-                .map(|l| format!("{} {} {}", l["level"], l["fields"]["turn"], l["fields"]["message"]))
-                .collect::<Vec<_>>()
-                .join("\n")
+        saved + &self.dump()
     }
 
     /// Waits for a log line whose message contains `text` (and, if given,
@@ -117,13 +119,13 @@ impl Daemon {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
                     "assistantd exited ({status}) while waiting for {text:?}:\n{}",
-                    self.dump()
+                    self.failure()
                 );
             }
             assert!(
                 Instant::now() < deadline,
                 "no {text:?} (turn {turn:?}) in the log within {timeout:?}:\n{}",
-                self.dump()
+                self.failure()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -151,7 +153,7 @@ impl Daemon {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("assistantd did not exit within 10 s of SIGTERM:\n{}", self.dump());
+                panic!("assistantd did not exit within 10 s of SIGTERM:\n{}", self.failure());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -212,6 +214,78 @@ fn recent(recording: &Recording, windows: usize) -> Vec<f32> {
     all[all.len().saturating_sub(n)..].to_vec()
 }
 
+/// The per-turn traces agree with the log and add up: one JSON line and
+/// one latency line per turn; each answered turn's headline is the log's
+/// "first audio" figure and the sum of its parts and the overhead; the
+/// cut turn has its barge-in reaction; the Chrome trace parses, with a
+/// track per stage and work on each.
+fn check_traces(log: &str, trace_out: &Path, chrome_trace: &Path) {
+    let text = std::fs::read_to_string(trace_out).unwrap_or_else(|e| panic!("{}: {e}", trace_out.display()));
+    let turns: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a trace line is not JSON ({e}): {l}")))
+        .collect();
+    let outcomes: Vec<&str> = turns.iter().map(|t| t["outcome"].as_str().unwrap_or("")).collect();
+    assert_eq!(outcomes, ["completed", "barge-in", "completed", "completed"], "{text}");
+    for t in &turns {
+        let b = &t["breakdown"];
+        let headline = b["headline"].as_f64().unwrap_or_else(|| panic!("no headline: {t}"));
+        let parts: f64 = [
+            "endpoint_delay",
+            "asr_finalisation",
+            "llm_first_clause",
+            "tts_first_audio",
+            "playback_start",
+        ]
+        .iter()
+        .map(|k| b[*k].as_f64().unwrap_or_else(|| panic!("no {k}: {t}")))
+        .sum();
+        let overhead = b["overhead"].as_f64().unwrap_or_else(|| panic!("no overhead: {t}"));
+        assert!(
+            (parts + overhead - headline).abs() < 0.01 && overhead >= 0.0,
+            "parts {parts} + overhead {overhead} != headline {headline}: {t}"
+        );
+        let turn = t["turn"].as_u64().unwrap_or_default();
+        let logged = log
+            .lines()
+            .find(|l| l.contains(&format!("\"turn-{turn}\" \"first audio ")))
+            .and_then(|l| l.split("first audio ").nth(1))
+            .and_then(|rest| rest.split(" ms").next())
+            .and_then(|ms| ms.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no first-audio line for turn {turn}"));
+        assert!(
+            (logged - headline).abs() <= 1.0,
+            "turn {turn}: logged {logged} ms, traced {headline} ms"
+        );
+        assert!(
+            log.contains(&format!("\"turn-{turn}\" \"latency: ")),
+            "no latency line for turn {turn}"
+        );
+        eprintln!("turn {turn}: {b}");
+    }
+    assert!(
+        turns[1]["breakdown"]["barge_in_reaction"].as_f64().is_some(),
+        "{}",
+        turns[1]
+    );
+    let chrome: Value = serde_json::from_str(&std::fs::read_to_string(chrome_trace).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("the Chrome trace is not JSON: {e}"));
+    let events = chrome.as_array().cloned().unwrap_or_default();
+    for stage in ["listen", "think", "speak", "play"] {
+        let track = events
+            .iter()
+            .find(|e| e["name"] == "thread_name" && e["args"]["name"] == stage)
+            .and_then(|e| e["tid"].as_u64())
+            .unwrap_or_else(|| panic!("no {stage} track"));
+        assert!(
+            events
+                .iter()
+                .any(|e| e["tid"] == track && (e["ph"] == "X" || e["ph"] == "i")),
+            "nothing on the {stage} track"
+        );
+    }
+}
+
 /// Waits until a clause of the reply has just begun on the speakers: the
 /// last 100 ms loud after at least 200 ms of quiet. Whatever talks over
 /// it next lands inside that clause (seconds long), not in the pause
@@ -227,7 +301,7 @@ fn clause_begins(recording: &Recording, daemon: &Daemon, what: &str) {
         assert!(
             Instant::now() < deadline,
             "no clause of {what} began within 20 s:\n{}",
-            daemon.dump()
+            daemon.failure()
         );
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -476,7 +550,15 @@ fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
     let _exclusive = llm.exclusive();
 
     let recording = Recording::room(&env, RATE);
-    let mut daemon = Daemon::start(&run_args(&profile, store.path(), &record), &env).recorded_by(&recording);
+    let (trace_out, chrome_trace) = (dir.path().join("trace.jsonl"), dir.path().join("trace.json"));
+    let mut args = run_args(&profile, store.path(), &record);
+    args.extend([
+        "--trace-out".into(),
+        trace_out.display().to_string(),
+        "--chrome-trace".into(),
+        chrome_trace.display().to_string(),
+    ]);
+    let mut daemon = Daemon::start(&args, &env).recorded_by(&recording);
     let mut line = daemon.wait_for("listening", None, 0, Duration::from_secs(60));
     let position = |r: &Recording| windows(r.samples().len() / 2);
 
@@ -531,6 +613,7 @@ fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
         "the daemon's process is still there"
     );
     eprintln!("SIGTERM to exit: {:.0} ms", took.as_secs_f64() * 1e3);
+    check_traces(&log, &trace_out, &chrome_trace);
     std::thread::sleep(Duration::from_millis(300));
     let room = recording.tap();
     let audio = recording.stop();

@@ -156,6 +156,10 @@ pub struct LlmOverrides {
     pub model: Option<String>,
     /// The system prompt.
     pub system_prompt: Option<String>,
+    /// A scripted responder instead of the profile's server (`--llm
+    /// scripted:TEXT`): the same reply every turn, at a set pace, for
+    /// measuring the other stages anywhere.
+    pub scripted: Option<assistant_llm::Script>,
 }
 
 /// Everything the thinking stage needs, resolved.
@@ -183,6 +187,15 @@ impl Profile {
         use assistant_llm::{Backend, GenerationOptions, Retry, ServerConfig, Timeouts};
         let section = self.llm.clone().unwrap_or_default();
         let file = self.path.display();
+        if let Some(script) = &overrides.scripted {
+            return Ok(ThinkConfig {
+                server: ServerConfig::scripted(script.clone()),
+                system_prompt: overrides.system_prompt.clone().or(section.system_prompt),
+                history_chars: section.history_chars,
+                warm_up: section.warm_up,
+                failure_notice: Some(section.failure_notice.trim().to_owned()).filter(|n| !n.is_empty()),
+            });
+        }
         let backend_name = overrides.backend.unwrap_or(section.backend);
         let backend = match backend_name {
             BackendName::Ollama => Backend::Ollama,
@@ -200,7 +213,7 @@ impl Profile {
             })
             .unwrap_or_else(|| match backend {
                 Backend::Ollama => "http://127.0.0.1:11434".into(),
-                Backend::OpenAi => "http://127.0.0.1:8080".into(),
+                Backend::OpenAi | Backend::Scripted => "http://127.0.0.1:8080".into(),
             });
         let Some(model) = overrides.model.clone().or_else(|| section.model.clone()) else {
             bail!("no model to ask: set [llm] model in {file}, or pass --model NAME");
@@ -283,6 +296,17 @@ mod tests {
             err.contains("[llm] model in bare.toml") && err.contains("--model"),
             "{err}"
         );
+        // A scripted responder needs no model or server, and keeps the
+        // profile's prompt and notice.
+        let script = assistant_llm::Script::parse("scripted(ttft=50ms):It is noon.").expect("a spec");
+        let think = bare
+            .think_config(&LlmOverrides {
+                scripted: Some(script.clone()),
+                ..LlmOverrides::default()
+            })
+            .expect("scripted resolves without a model");
+        assert_eq!(think.server.backend, assistant_llm::Backend::Scripted);
+        assert_eq!(think.server.script, Some(script));
 
         let text =
             "[asr]\ntransducer = \"t\"\n[llm]\nmodel = \"m\"\napi_key_env = \"ASSISTANTD_TEST_SURELY_UNSET_KEY\"\n";
