@@ -247,10 +247,13 @@ impl Daemon {
             sink,
             clock,
         } = self;
+        // The threads stop on shutdown, and when the loop ends by itself (a
+        // finite source played out).
+        let threads = shutdown.child_token();
         let (input_tx, mut input) = mpsc::channel(FRAME_QUEUE);
-        let source_thread = spawn_source(source, input_tx, shutdown.clone())?;
+        let source_thread = spawn_source(source, input_tx, threads.clone())?;
         let (event_tx, mut sink_events) = mpsc::channel(64);
-        let events_thread = spawn_sink_events(Arc::clone(&sink), event_tx, shutdown.clone())?;
+        let events_thread = spawn_sink_events(Arc::clone(&sink), event_tx, threads.clone())?;
         let mut listener = Listening::start(&listen, &shutdown)?;
         if settings.warm_up {
             let llm = llm.clone();
@@ -336,7 +339,9 @@ impl Daemon {
                         listener.finish();
                     }
                 },
-                event = listener.events.recv() => match event {
+                // An idle listener (the source has ended) hears nothing
+                // more: its closed channel must not win every select.
+                event = listener.events.recv(), if !listener.is_idle() => match event {
                     Some(event) => state.transcript(event).await,
                     None if source_ended => {
                         if state.active.is_none() {
@@ -362,6 +367,7 @@ impl Daemon {
             }
         }
         state.stop().await;
+        threads.cancel();
         // The threads may be blocked sending to the loop: closing its ends
         // of the channels lets them see the shutdown.
         drop(input);
