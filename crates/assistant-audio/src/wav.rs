@@ -111,6 +111,27 @@ pub fn read(path: impl AsRef<Path>) -> Result<Pcm, WavError> {
     })
 }
 
+/// Writes `samples` (mono, at `rate`) to `path` as 16-bit PCM, the
+/// format every player reads.
+///
+/// # Errors
+/// If the file cannot be created or written.
+pub fn write_mono(path: impl AsRef<Path>, rate: u32, samples: &[f32]) -> std::io::Result<()> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let io = |e: hound::Error| std::io::Error::other(e.to_string());
+    let mut writer = hound::WavWriter::create(path, spec).map_err(io)?;
+    for s in samples {
+        let v = (s.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16;
+        writer.write_sample(v).map_err(io)?;
+    }
+    writer.finalize().map_err(io)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

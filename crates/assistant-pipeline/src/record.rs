@@ -100,7 +100,7 @@ impl Recorder {
         }
         let written = std::fs::create_dir_all(&folder)
             .and_then(|()| std::fs::write(folder.join("transcript.txt"), format!("{text}\n")))
-            .and_then(|()| write_wav(&folder.join("question.wav"), rate.max(1), &samples));
+            .and_then(|()| assistant_audio::wav::write_mono(folder.join("question.wav"), rate.max(1), &samples));
         report(&folder, written);
         self.turn = Some(TurnRecord {
             folder,
@@ -124,7 +124,9 @@ impl Recorder {
         let written = std::fs::write(folder.join("reply.txt"), format!("{reply}\n"))
             .and_then(|()| std::fs::write(folder.join("heard.txt"), format!("{heard}\n")))
             .and_then(|()| std::fs::write(folder.join("turn.json"), format!("{summary:#}\n")))
-            .and_then(|()| write_wav(&folder.join("reply.wav"), turn.reply_rate.max(1), &turn.reply_audio));
+            .and_then(|()| {
+                assistant_audio::wav::write_mono(folder.join("reply.wav"), turn.reply_rate.max(1), &turn.reply_audio)
+            });
         report(folder, written);
         tracing::info!(folder = %folder.display(), "turn recorded");
     }
@@ -134,22 +136,6 @@ fn report(folder: &Path, written: std::io::Result<()>) {
     if let Err(e) = written {
         tracing::warn!("cannot record the turn into {}: {e}", folder.display());
     }
-}
-
-fn write_wav(path: &Path, rate: u32, samples: &[f32]) -> std::io::Result<()> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let io = |e: hound::Error| std::io::Error::other(e.to_string());
-    let mut writer = hound::WavWriter::create(path, spec).map_err(io)?;
-    for s in samples {
-        let v = (s.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16;
-        writer.write_sample(v).map_err(io)?;
-    }
-    writer.finalize().map_err(io)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! checks the native libraries before running `assistantd-engine`.
 
 pub mod ask;
+pub mod bench;
 pub mod doctor;
 pub mod models;
 pub mod native;

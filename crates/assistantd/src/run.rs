@@ -67,31 +67,71 @@ pub struct RunArgs {
     pub trace: TraceArgs,
 }
 
+/// A profile's stages, resolved and their models verified: what `run` and
+/// `bench` both start from.
+pub(crate) struct Stages {
+    pub profile: Profile,
+    pub listen: assistant_asr::listen::ListenConfig,
+    pub think: crate::profile::ThinkConfig,
+    pub speak: crate::profile::SpeakConfig,
+    pub barge_in: assistant_pipeline::BargeInSettings,
+}
+
+impl Stages {
+    /// Loads `profile` and resolves its stages with these overrides.
+    pub(crate) fn resolve(
+        profile: &str,
+        models: &LocationArgs,
+        transducer_dir: Option<PathBuf>,
+        llm: &LlmOverrides,
+    ) -> Result<Self> {
+        let profile = Profile::load(profile)?;
+        let (lock, store) = models.resolve()?.open()?;
+        let listen = profile.listen_config(
+            &lock,
+            &store,
+            &AsrOverrides {
+                transducer_dir,
+                ..AsrOverrides::default()
+            },
+        )?;
+        let think = profile.think_config(llm)?;
+        let speak = profile.speak_config(&lock, &store, &TtsOverrides::default())?;
+        let barge_in = profile.barge_in.settings(&profile.path)?;
+        Ok(Self {
+            profile,
+            listen,
+            think,
+            speak,
+            barge_in,
+        })
+    }
+}
+
 /// Runs the assistant until SIGINT or SIGTERM.
 ///
 /// # Errors
 /// If the profile, a model, the voice or a device cannot be had at start-up.
 /// Once running, failures are reported and survived.
 pub fn run(args: &RunArgs) -> Result<Summary> {
-    let profile = Profile::load(&args.profile)?;
-    let (lock, store) = args.models.resolve()?.open()?;
-    let listen = profile.listen_config(
-        &lock,
-        &store,
-        &AsrOverrides {
-            transducer_dir: args.transducer_dir.clone(),
-            ..AsrOverrides::default()
+    let Stages {
+        profile,
+        listen,
+        think,
+        speak,
+        barge_in,
+    } = Stages::resolve(
+        &args.profile,
+        &args.models,
+        args.transducer_dir.clone(),
+        &LlmOverrides {
+            backend: args.backend,
+            url: args.llm_url.clone(),
+            model: args.model.clone(),
+            system_prompt: None,
+            scripted: args.llm.clone(),
         },
     )?;
-    let think = profile.think_config(&LlmOverrides {
-        backend: args.backend,
-        url: args.llm_url.clone(),
-        model: args.model.clone(),
-        system_prompt: None,
-        scripted: args.llm.clone(),
-    })?;
-    let speak = profile.speak_config(&lock, &store, &TtsOverrides::default())?;
-    let barge_in = profile.barge_in.settings(&profile.path)?;
     let voice = speak.open_voice()?;
     // One runtime for the whole daemon: the stage threads started below
     // (tts, asr) wait on its handle instead of building their own.

@@ -320,31 +320,9 @@ fn noise_burst(seconds: f32) -> Vec<f32> {
         .collect()
 }
 
-/// A models folder with the VAD (from the shared data) and the real voice
-/// (from the registry mirror), installed and verified by `models fetch`.
+/// The VAD and the real voice, installed into a models folder.
 fn models(test: &str) -> Option<tempfile::TempDir> {
-    let shared = assistant_tests::shared_data(test)?;
-    let real = assistant_tests::real_models::RealModels::installed(test)?;
-    let store = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    for (mirror, names) in [
-        (shared.as_path(), vec!["silero-vad/v4"]),
-        (
-            real.mirror(),
-            vec!["voices/en_US-joe-medium/model", "voices/en_US-joe-medium/config"],
-        ),
-    ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_assistantd"))
-            .args(["models", "fetch"])
-            .args(&names)
-            .arg("--mirror")
-            .arg(mirror)
-            .arg("--models-dir")
-            .arg(store.path())
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
-    Some(store)
+    assistant_tests::daemon_models(test, Path::new(env!("CARGO_BIN_EXE_assistantd")))
 }
 
 /// The jarvis profile, pointed at the room and at `llm`, with a slower

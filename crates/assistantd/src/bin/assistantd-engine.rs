@@ -47,6 +47,17 @@ enum Command {
     /// (what `assistantd` alone does). Logs what it hears and says at info;
     /// ASSISTANTD_LOG=debug says more.
     Run(assistantd::run::RunArgs),
+    /// Measure the pipeline's latency stage by stage: play WAV files into
+    /// the daemon's own pipeline (the microphone replaced by the file, the
+    /// speakers by a modelled device) and report, per stage, p50 / p95 /
+    /// max from end of speech to first audio, the pipeline's own overhead,
+    /// and the plots (in --out: bench-report.json, trace.jsonl, a Chrome
+    /// trace, waterfall.svg, distribution.svg, the replies as WAV).
+    ///
+    /// `--llm scripted:TEXT` answers with a deterministic responder (set
+    /// its pace with `scripted(ttft=150ms,rate=40):TEXT`) so the other
+    /// stages are measured the same anywhere; the report says so.
+    Bench(assistantd::bench::BenchArgs),
     /// Check that this machine can run a profile: one line per check, each
     /// failure with its fix.
     ///
@@ -183,7 +194,7 @@ enum ModelsCommand {
 fn main() -> ExitCode {
     assistantd::native::die_quietly_on_a_closed_pipe();
     let cli = Cli::parse();
-    let daemon = matches!(cli.command, None | Some(Command::Run(_)));
+    let daemon = matches!(cli.command, None | Some(Command::Run(_) | Command::Bench(_)));
     // The daemon tells what it hears and says; one-shot commands only warn.
     let default = if daemon {
         "warn,assistant_pipeline=info,assistant_trace=info,assistantd=info,ort=error"
@@ -223,6 +234,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match command {
         Command::Run(args) => {
             assistantd::run::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            let report = assistantd::bench::bench(&args)?;
+            print!("{}", report.table);
+            println!(
+                "\nreport, traces, plots and replies in {}/ (bench-report.json, trace.json for https://ui.perfetto.dev, waterfall.svg, distribution.svg)",
+                args.out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor {
