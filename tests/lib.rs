@@ -195,3 +195,31 @@ pub fn daemon_models(test: &str, assistantd: &std::path::Path) -> Option<tempfil
     }
     Some(store)
 }
+
+/// Asserts that a trace's breakdown (JSON, in ms) adds up: the headline is
+/// the five stages on the critical path plus a non-negative overhead.
+///
+/// # Panics
+/// If a figure is missing or they do not add up.
+pub fn assert_breakdown_adds_up(breakdown: &serde_json::Value) {
+    let ms = |key: &str| {
+        breakdown[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no {key} in the breakdown: {breakdown}"))
+    };
+    let parts: f64 = [
+        "endpoint_delay",
+        "asr_finalisation",
+        "llm_first_clause",
+        "tts_first_audio",
+        "playback_start",
+    ]
+    .iter()
+    .map(|k| ms(k))
+    .sum();
+    let (overhead, headline) = (ms("overhead"), ms("headline"));
+    assert!(
+        (parts + overhead - headline).abs() < 0.01 && overhead >= 0.0,
+        "parts {parts} + overhead {overhead} != headline {headline}: {breakdown}"
+    );
+}

@@ -67,6 +67,20 @@ pub struct RunArgs {
     pub trace: TraceArgs,
 }
 
+/// The one runtime of the process: the stage threads (tts, asr) started
+/// within it wait on its handle instead of building their own.
+///
+/// # Errors
+/// If the runtime cannot start.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("assistantd")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 /// A profile's stages, resolved and their models verified: what `run` and
 /// `bench` both start from.
 pub(crate) struct Stages {
@@ -133,17 +147,10 @@ pub fn run(args: &RunArgs) -> Result<Summary> {
         },
     )?;
     let voice = speak.open_voice()?;
-    // One runtime for the whole daemon: the stage threads started below
-    // (tts, asr) wait on its handle instead of building their own.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("assistantd")
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let sample_rate = voice.config().sample_rate;
+    let runtime = runtime()?;
     let entered = runtime.enter();
     let clock = Clock::start();
-    let sample_rate = voice.config().sample_rate;
     let synthesizer = Arc::new(Synthesizer::spawn(voice, speak.options, clock)?);
     let output = OutputSettings {
         device: args

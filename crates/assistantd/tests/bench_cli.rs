@@ -96,20 +96,7 @@ fn bench_reports_every_stage_and_its_files_parse() {
     assert_eq!(turns.len(), 3, "a warm-up and two measured turns");
     for turn in &turns {
         let b = &turn["trace"]["breakdown"];
-        let parts: f64 = [
-            "endpoint_delay",
-            "asr_finalisation",
-            "llm_first_clause",
-            "tts_first_audio",
-            "playback_start",
-        ]
-        .iter()
-        .map(|k| f(&b[*k]))
-        .sum();
-        assert!(
-            (parts + f(&b["overhead"]) - f(&b["headline"])).abs() < 0.01,
-            "the headline is not its parts plus the overhead: {b}"
-        );
+        assistant_tests::assert_breakdown_adds_up(b);
         // The scripted responder's first token comes when it was told to.
         let ttft = f(&b["llm_first_token"]);
         assert!(

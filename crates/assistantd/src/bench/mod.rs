@@ -127,12 +127,7 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
     let replies = args.out.join("replies");
     std::fs::create_dir_all(&replies).with_context(|| format!("cannot create {}", replies.display()))?;
     let voice = stages.speak.open_voice()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("assistantd")
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::run::runtime()?;
     let entered = runtime.enter();
     let clock = Clock::start();
     let rate = voice.config().sample_rate;
