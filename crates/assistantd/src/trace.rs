@@ -23,7 +23,7 @@ pub struct TraceArgs {
     #[arg(long, value_name = "FILE")]
     pub trace_out: Option<PathBuf>,
     /// Write a Chrome trace-event file to FILE, one track per stage; open it
-    /// in https://ui.perfetto.dev or chrome://tracing.
+    /// in Perfetto (ui.perfetto.dev) or chrome://tracing.
     #[arg(long, value_name = "FILE")]
     pub chrome_trace: Option<PathBuf>,
 }
