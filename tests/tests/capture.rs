@@ -71,14 +71,21 @@ fn the_microphone_delivers_20_ms_frames_stamped_in_order() {
         frames.iter().all(|f| f.sample_rate == rate && f.samples.len() == len),
         "every frame is 20 ms"
     );
-    for pair in frames.windows(2) {
-        let gap = pair[1].captured_at.since_epoch().as_secs_f64() - pair[0].captured_at.since_epoch().as_secs_f64();
-        assert!(
-            (0.005..0.040).contains(&gap),
-            "frames 20 ms apart on the clock, not {:.1} ms",
-            gap * 1e3
-        );
-    }
+    // A frame's stamp carries its callback's delivery delay, which a busy
+    // machine stretches by tens of ms now and then: every gap must be
+    // positive (in order), and the typical one 20 ms.
+    let mut gaps: Vec<f64> = frames
+        .windows(2)
+        .map(|pair| pair[1].captured_at.since_epoch().as_secs_f64() - pair[0].captured_at.since_epoch().as_secs_f64())
+        .collect();
+    assert!(gaps.iter().all(|&g| g > 0.0), "frames stamped out of order: {gaps:?}");
+    gaps.sort_by(f64::total_cmp);
+    let median = gaps[gaps.len() / 2];
+    assert!(
+        (0.018..0.022).contains(&median),
+        "frames 20 ms apart on the clock, not {:.1} ms (median)",
+        median * 1e3
+    );
     let span = frames[frames.len() - 1].captured_at.since_epoch().as_secs_f64()
         - frames[0].captured_at.since_epoch().as_secs_f64();
     let expected = (frames.len() - 1) as f64 * 0.020;
