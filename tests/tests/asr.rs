@@ -526,20 +526,6 @@ fn quiet_audio_skips_the_vad_and_the_utterance_is_heard_the_same() {
     );
 }
 
-/// 20 ms frames of `samples` at `rate`, stamped from t = 0.
-fn frames_of(samples: &[f32], rate: u32) -> Vec<AudioFrame> {
-    let n = rate as usize / 50;
-    samples
-        .chunks(n)
-        .enumerate()
-        .map(|(i, chunk)| AudioFrame {
-            sample_rate: rate,
-            samples: chunk.to_vec(),
-            captured_at: Timestamp::from_nanos(i as u64 * 20_000_000),
-        })
-        .collect()
-}
-
 /// `samples` at 16 kHz, three times the rate: each sample, then two
 /// interpolated by a windowed sinc (a sound server's resampler, near
 /// enough; the test needs a 48 kHz microphone's frames, not a perfect one).
@@ -593,7 +579,12 @@ fn a_quiet_onset_is_heard_at_every_alignment_below_the_vad_floor() {
         let mut samples = vec![0.0; offset];
         samples.extend_from_slice(&base);
         samples.extend(std::iter::repeat_n(0.0, rate as usize * 2));
-        let (events, _) = listen(&recognizer, &floored, &frames_of(&samples, rate));
+        let microphone = assistant_audio::Pcm {
+            sample_rate: rate,
+            channels: 1,
+            samples,
+        };
+        let (events, _) = listen(&recognizer, &floored, &microphone.frames(Timestamp::from_nanos(0)));
         let got = finals(&events);
         if got.len() != 1 || got[0].0 != "hello stop three" {
             missed.push((offset, got));

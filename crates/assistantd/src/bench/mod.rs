@@ -14,7 +14,7 @@
 //! the machine, the settings, every turn's trace and the summary),
 //! `trace.jsonl`, `trace.json` (Chrome trace events, for Perfetto),
 //! `waterfall.svg` (the median turn), `distribution.svg`, and each run's
-//! reply as `replies/NN-<fixture>.wav`.
+//! reply as `replies/NN-<fixture>.wav` (the folder is emptied first).
 
 mod plots;
 mod report;
@@ -125,6 +125,10 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
         },
     )?;
     let replies = args.out.join("replies");
+    // The replies of an earlier run are not this run's.
+    if replies.exists() {
+        std::fs::remove_dir_all(&replies).with_context(|| format!("cannot clear {}", replies.display()))?;
+    }
     std::fs::create_dir_all(&replies).with_context(|| format!("cannot create {}", replies.display()))?;
     let voice = stages.speak.open_voice()?;
     let runtime = crate::run::runtime()?;
