@@ -35,7 +35,8 @@ const RATE: u32 = 22_050;
 /// A running `assistantd run`, its JSON log collected line by line.
 struct Daemon {
     child: Child,
-    log: Arc<Mutex<Vec<Value>>>,
+    /// Each line with the moment it was read.
+    log: Arc<Mutex<Vec<(Instant, Value)>>>,
     /// The room's recording, saved when a wait fails.
     room: Option<pulse::Tap>,
 }
@@ -64,7 +65,7 @@ impl Daemon {
             for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
                 let value = serde_json::from_str(&line).unwrap_or_else(|_| serde_json::json!({ "raw": line }));
                 if let Ok(mut all) = lines.lock() {
-                    all.push(value);
+                    all.push((Instant::now(), value));
                 }
             }
         });
@@ -78,7 +79,55 @@ impl Daemon {
     }
 
     fn lines(&self) -> Vec<Value> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        self.log
+            .lock()
+            .map(|l| l.iter().map(|(_, v)| v.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits until a clause of turn `turn` at least `min` long has just
+    /// reached the speakers: its "reached the device" line was read at most
+    /// 300 ms ago. Whatever talks over it next lands inside that clause, not
+    /// in the pause before the next one, however the reply is cut into
+    /// clauses and however slowly a busy machine runs the test. Returns the
+    /// clause's index.
+    fn long_clause_begins(&self, turn: u64, from: usize, min: Duration, what: &str) -> u64 {
+        let min_samples = (min.as_secs_f64() * f64::from(RATE)) as u64;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let of_turn = |v: &Value| v["fields"]["turn"] == format!("turn-{turn}");
+        loop {
+            let lines: Vec<(Instant, Value)> = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+            let lines = lines.get(from..).unwrap_or_default();
+            let long: Vec<u64> = lines
+                .iter()
+                .filter(|(_, v)| of_turn(v) && v["fields"]["message"] == "playing")
+                .filter(|(_, v)| v["fields"]["samples"].as_u64().is_some_and(|n| n >= min_samples))
+                .filter_map(|(_, v)| v["fields"]["clause"].as_u64())
+                .collect();
+            let begun = lines.iter().find_map(|(read, v)| {
+                let clause = v["fields"]["clause"].as_u64()?;
+                (of_turn(v)
+                    && v["fields"]["message"] == "reached the device"
+                    && long.contains(&clause)
+                    && read.elapsed() <= Duration::from_millis(300))
+                .then_some(clause)
+            });
+            if let Some(clause) = begun {
+                return clause;
+            }
+            let over = lines.iter().any(|(_, v)| {
+                of_turn(v)
+                    && v["fields"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("turn over"))
+            });
+            assert!(
+                !over && Instant::now() < deadline,
+                "no clause of {what} at least {min:?} long began while the test watched:\n{}",
+                self.failure()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// The log as text.
@@ -207,13 +256,6 @@ fn question() -> Vec<f32> {
 /// Where the whisper starts in [`question`] (1.0 s at 16 kHz).
 const WHISPER_AT: usize = 16_000;
 
-/// The speaker channel's last `windows` 10 ms windows.
-fn recent(recording: &Recording, windows: usize) -> Vec<f32> {
-    let all = Recording::channel(&recording.samples(), 0);
-    let n = windows * RATE as usize / 100;
-    all[all.len().saturating_sub(n)..].to_vec()
-}
-
 /// The per-turn traces agree with the log and add up: one JSON line and
 /// one latency line per turn; each answered turn's headline is the log's
 /// "first audio" figure and the sum of its parts and the overhead; the
@@ -272,26 +314,9 @@ fn check_traces(log: &str, trace_out: &Path, chrome_trace: &Path) {
     }
 }
 
-/// Waits until a clause of the reply has just begun on the speakers: the
-/// last 100 ms loud after at least 200 ms of quiet. Whatever talks over
-/// it next lands inside that clause (seconds long), not in the pause
-/// before the next one, however slowly a busy machine starts the feeder.
-fn clause_begins(recording: &Recording, daemon: &Daemon, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let loud = loud_windows(&recent(recording, 40), 1e-3);
-        let (before, now) = loud.split_at(loud.len().saturating_sub(10));
-        if now.iter().all(|&l| l) && before.windows(20).any(|w| w.iter().all(|&l| !l)) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no clause of {what} began within 20 s:\n{}",
-            daemon.failure()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+/// A clause this long still sounds when talk fed at its start arrives
+/// (the feeder's quarter second, the whisper's lead-in, the poll).
+const LONG_CLAUSE: Duration = Duration::from_millis(1200);
 
 /// White noise: a door, a cough; no words in it.
 fn noise_burst(seconds: f32) -> Vec<f32> {
@@ -536,12 +561,10 @@ fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
     // 2. A second question; a third one talks over its reply.
     let feeding = pulse::feed_room(&env, &question, 16_000);
     line = daemon.wait_for("heard:", Some(2), line, Duration::from_secs(30));
-    line = daemon.wait_for("first audio", Some(2), line, Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(1000));
     drop(feeding);
     // Talk over it while it is sounding (not between two clauses), from
     // just before the whisper: the onset is then the moment it is fed.
-    clause_begins(&recording, &daemon, "the second reply");
+    daemon.long_clause_begins(2, line, LONG_CLAUSE, "the second reply");
     let barged = position(&recording);
     let feeding = pulse::feed_room(&env, &question[WHISPER_AT - 800..], 16_000);
     line = daemon.wait_for("reply cancelled (barge-in)", Some(2), line, Duration::from_secs(30));
@@ -552,10 +575,8 @@ fn the_assistant_answers_is_interrupted_by_speech_and_not_by_a_noise() {
     // 3. A fourth question; a burst of noise during its reply.
     let feeding = pulse::feed_room(&env, &question, 16_000);
     line = daemon.wait_for("heard:", Some(4), line, Duration::from_secs(30));
-    line = daemon.wait_for("first audio", Some(4), line, Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(1000));
     drop(feeding);
-    clause_begins(&recording, &daemon, "the fourth reply");
+    daemon.long_clause_begins(4, line, LONG_CLAUSE, "the fourth reply");
     let noised = position(&recording);
     let burst = pulse::feed_room(&env, &noise_burst(0.3), 16_000);
     line = daemon.wait_for("reply paused", Some(4), line, Duration::from_secs(10));
