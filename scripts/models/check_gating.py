@@ -4,16 +4,21 @@
     python scripts/models/check_gating.py --model /tmp/tone-transducer \\
         --fixtures /tmp/speech-fixtures \\
         --vad ../shared/data/silero-vad/v4/silero_vad.onnx [--pre-roll 0.6]
+    python scripts/models/check_gating.py --model /tmp/questions-transducer \\
+        --fixtures /tmp/question-fixtures --list fixtures --vad ...
 
-For every entry of the ``gated`` list in <fixtures>/manifest.json (written by
-make_speech_fixtures.py: a whispered "hey jarvis" with the tone words
-"hello" under it and "stop three" after it), using sherpa-onnx 2.0.1's Python
-package, it asserts
+For every entry of the ``gated`` list (``--list``) in <fixtures>/manifest.json
+(written by make_speech_fixtures.py: a whispered "psst hey" with the tone words
+"hello" under it and "stop three" after it; or, with ``--list fixtures``, the
+questions of make_question_fixtures.py, laid out the same way, for the
+questions transducer), using sherpa-onnx 2.0.1's Python package, it asserts
 
 (a) the whole file, streamed into the tone transducer in 20 ms blocks with
     endpointing (check_transducer.py's recognizer and decode loop, rule2
     1.2 s: sherpa-onnx's default, and at least the manifest's rule2_min_s), gives
-    exactly one final, the manifest's transcript ("hello stop three");
+    exactly one final, the manifest's transcript ("hello stop three"), with
+    its endpoint within check_transducer.py's timing window after
+    speech_end_s;
 (b) Silero VAD (threshold 0.5, min_speech_duration 0.25 s, min_silence_duration
     0.25 s, fed 512-sample windows) first reports is_speech_detected() after
     first_tone_end_s and before speech_end_s: the "hello" tone is over before
@@ -80,14 +85,17 @@ def vad_onset(model: Path, samples: np.ndarray, args) -> int | None:
 
 def decode_from(rec, samples: np.ndarray, start: int, transcript: str,
                 end_s: float, period: float, args, chunk_s: float
-                ) -> tuple[list[str], list[str]]:
-    """Decode samples[start:]; returns (finals, errors) against transcript."""
+                ) -> tuple[str, list[str]]:
+    """Decode samples[start:]; returns (a line for the log: the finals and
+    each one's endpoint time in the file, errors against transcript)."""
     sr = 16000
     run = ct.decode(rec, samples[start:], sr, args.feed_ms / 1000.0, [transcript])
-    finals = [e.text for e in run.endpoints if e.text]
+    finals = [e for e in run.endpoints if e.text]
     errors, _ = ct.evaluate(run, [transcript], [end_s - start / sr], [period],
                             args, chunk_s)
-    return finals, errors
+    shown = ", ".join(f"{e.text!r} at {start / sr + e.time_s:.3f} s "
+                      f"(speech end + {start / sr + e.time_s - end_s:.3f})" for e in finals)
+    return f"finals [{shown}]", errors
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fixtures", required=True, type=Path,
                     help="directory written by make_speech_fixtures.py")
     ap.add_argument("--vad", required=True, type=Path, help="Silero VAD v4 ONNX model")
+    ap.add_argument("--list", default="gated",
+                    help="the manifest's list of gated entries: gated (speech/) or "
+                         "fixtures (make_question_fixtures.py)")
     ap.add_argument("--pre-roll", type=float, default=0.6,
                     help="pre-roll for assertion (d), s")
     ap.add_argument("--pre-roll-max", type=float, default=1.0,
@@ -129,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         meta = ct.encoder_metadata(args.model)
         chunk_s = int(meta["decode_chunk_len"]) * ct.FRAME_SHIFT_S
         manifest = json.loads((args.fixtures / "manifest.json").read_text("utf-8"))
-        gated = manifest["gated"]
+        gated = manifest[args.list]
         if not gated:
-            raise ValueError("the manifest's gated list is empty")
+            raise ValueError(f"the manifest's {args.list} list is empty")
         for g in gated:
             if args.rule2 < g["rule2_min_s"] or args.rule1 < g["rule2_min_s"]:
                 raise ValueError(f"rule1 {args.rule1} / rule2 {args.rule2} s is under "
@@ -164,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
               f"first tone ends {first_end:.4f} s, speech ends {end_s:.4f} s")
 
         finals, errs = decode_from(rec, samples, 0, transcript, end_s, period, args, chunk_s)
-        print(f"  {'(a) whole file:':30} finals {finals}")
+        print(f"  {'(a) whole file:':30} {finals}")
         errors += [f"(a) whole file: {e}" for e in errs]
 
         onset = vad_onset(args.vad, samples, args)
@@ -181,14 +192,14 @@ def main(argv: list[str] | None = None) -> int:
                 errors.append(f"(b) onset {t:.4f} s is not in ({first_end:.4f}, {end_s:.4f}) s")
 
             finals, errs = decode_from(rec, samples, onset, tail, end_s, period, args, chunk_s)
-            print(f"  {'(c) from onset:':30} finals {finals}")
+            print(f"  {'(c) from onset:':30} {finals}")
             errors += [f"(c) from onset: {e}" for e in errs]
 
             pre = int(round(args.pre_roll * sr))
             start = max(0, onset - pre)
             finals, errs = decode_from(rec, samples, start, transcript, end_s, period,
                                        args, chunk_s)
-            print(f"  {f'(d) from onset - {args.pre_roll:.2f} s:':30} finals {finals}")
+            print(f"  {f'(d) from onset - {args.pre_roll:.2f} s:':30} {finals}")
             errors += [f"(d) from onset - {args.pre_roll} s: {e}" for e in errs]
 
             # Every pre-roll from the smallest that works up to --pre-roll-max
@@ -211,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 bad = [round(k * SWEEP_STEP_S, 2) for k in range(first_ok, len(worked))
                        if not worked[k]]
                 print(f"      pre-roll sweep ({SWEEP_STEP_S * 1000:.0f} ms steps): smallest "
-                      f"that keeps the first word {smallest:.2f} s (onset - hello start "
+                      f"that keeps the first word {smallest:.2f} s (onset - first tone start "
                       f"{t - g['tones'][0]['start_s']:.4f} s); all of {smallest:.2f}.."
                       f"{args.pre_roll_max:.2f} s work: {'yes' if not bad else 'NO ' + str(bad[:5])}")
                 if bad:

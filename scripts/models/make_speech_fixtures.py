@@ -217,14 +217,31 @@ def whisper_16k(raw: np.ndarray) -> np.ndarray:
     return w * (GATED_PEAK / np.abs(w).max())
 
 
+def gated_plan(words: tuple[str, ...]) -> tuple[tuple[str, str, float], ...]:
+    """GATED_TONES' layout for any words: the first under the whisper's start
+    (+0.02 s), the others from 0.10 s after its end, one every 0.25 s
+    (GATED_TONE_S + a 0.10 s gap).  gated_plan(("hello", "stop", "three"))
+    == GATED_TONES."""
+    return ((words[0], "whisper_start", 0.02),) + tuple(
+        (w, "whisper_end", round(0.10 + 0.25 * i, 6)) for i, w in enumerate(words[1:]))
+
+
+assert gated_plan(tuple(GATED_TRANSCRIPT.split())) == GATED_TONES
+
+
 def render_gated(name: str, whisper: np.ndarray, start_s: float,
-                 duration_s: float) -> tuple[np.ndarray, dict]:
-    """One gated file: silence, whisper at start_s with GATED_TONES, silence.
+                 duration_s: float,
+                 plan: tuple[tuple[str, str, float], ...] = GATED_TONES,
+                 transcript: str = GATED_TRANSCRIPT,
+                 vocab: tuple[tones.Token, ...] = tones.VOCAB) -> tuple[np.ndarray, dict]:
+    """One gated file: silence, whisper at start_s with the tones of ``plan``
+    (GATED_TONES), which must spell ``transcript`` in ``vocab``, silence.
 
     Every position is a whole number of samples, so the manifest times
     (sample index / SAMPLE_RATE) are exact.  Tones come from tones.py
     (frequency, phase 0 at the tone start, 10 ms raised-cosine ramps) and are
     added to the whisper before the single rounding to int16.
+    make_question_fixtures.py renders its files with this function too.
     """
     n = int(round(duration_s * SAMPLE_RATE))
     n_tone = int(round(GATED_TONE_S * SAMPLE_RATE))
@@ -235,8 +252,8 @@ def render_gated(name: str, whisper: np.ndarray, start_s: float,
     x[ws:we] += whisper
     anchors = {"whisper_start": ws, "whisper_end": we}
     spans = []
-    for word, anchor, offset_s in GATED_TONES:
-        tok = tones.token(word)
+    for word, anchor, offset_s in plan:
+        tok = tones.token(word, vocab)
         a = anchors[anchor] + int(round(offset_s * SAMPLE_RATE))
         if spans and a - spans[-1][2] < int(round(tones.MIN_GAP_S * SAMPLE_RATE)):
             raise ValueError(f"{name}: the gap before {word!r} is under {tones.MIN_GAP_S} s")
@@ -245,15 +262,15 @@ def render_gated(name: str, whisper: np.ndarray, start_s: float,
         spans.append((tok, a, a + n_tone))
     if spans[-1][2] + int(round(tones.TRAIL_S * SAMPLE_RATE)) > n:
         raise ValueError(f"{name}: less than {tones.TRAIL_S} s of silence after the last tone")
-    if " ".join(t.word for t, _, _ in spans) != GATED_TRANSCRIPT:
-        raise ValueError(f"{name}: tones do not spell {GATED_TRANSCRIPT!r}")
+    if " ".join(t.word for t, _, _ in spans) != transcript:
+        raise ValueError(f"{name}: tones do not spell {transcript!r}")
     pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2")
     ends = [e for _, _, e in spans]
     # sherpa counts endpoint silence from the last emitted word (README.md).
     rule2_min = max(b - a for a, b in zip(ends, ends[1:])) / SAMPLE_RATE + ENCODER_FRAME_S
     entry = {
         "file": f"{name}.wav",
-        "transcript": GATED_TRANSCRIPT,
+        "transcript": transcript,
         "sample_rate": SAMPLE_RATE,
         "channels": 1,
         "format": "pcm16",

@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """Write a synthetic streaming LSTM transducer that sherpa-onnx loads for real.
 
-    python scripts/models/make_transducer.py --out /tmp/tone-transducer
+    python scripts/models/make_transducer.py --out /tmp/tone-transducer \
+        [--vocab tones|questions]
 
 writes encoder.onnx, decoder.onnx, joiner.onnx and tokens.txt (a few KB in
-all).  The output is byte-for-byte reproducible: no randomness, no
+all).  ``--vocab questions`` writes the "questions" transducer: the same three
+ONNX files, byte for byte (the graphs see only tones, never words), and the
+tokens.txt of tones.QUESTION_VOCAB (what, time, is, it, the, weather, like,
+today, tell, me, a, joke on the 12 tones), so it reads the tone of "one" as
+"what".  The output is byte-for-byte reproducible: no randomness, no
 timestamps, fixed opset/IR version.  Requires only ``onnx`` and ``numpy``.
 
 What sherpa-onnx sees (the icefall LSTM-transducer export contract, checked
@@ -258,13 +263,15 @@ def make_joiner() -> onnx.ModelProto:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, type=Path, help="output directory")
+    ap.add_argument("--vocab", default="tones", choices=sorted(tones.VOCABULARIES),
+                    help="the words of tokens.txt (the ONNX files are the same for all)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, model in (("encoder.onnx", make_encoder()),
                         ("decoder.onnx", make_decoder()),
                         ("joiner.onnx", make_joiner())):
         (args.out / name).write_bytes(model.SerializeToString(deterministic=True))
-    (args.out / "tokens.txt").write_text(tones.tokens_txt(), encoding="utf-8", newline="\n")
+    (args.out / "tokens.txt").write_text(tones.tokens_txt(tones.VOCABULARIES[args.vocab]), encoding="utf-8", newline="\n")
     for name in ("encoder.onnx", "decoder.onnx", "joiner.onnx", "tokens.txt"):
         print(f"{args.out / name}  {(args.out / name).stat().st_size} bytes")
     return 0

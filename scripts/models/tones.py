@@ -19,6 +19,12 @@ Rules an utterance must follow to be recognised exactly (see README.md):
   tones are still recognised at 0 dB SNR; sounds that are neither (speech,
   chords, sweeps) are undefined behaviour.
 
+A second vocabulary, QUESTION_WORDS ("what time is it", "what is the weather
+like today", "tell me a joke"), puts other words on the *same* 12 tones: the
+questions transducer (make_transducer.py --vocab questions) has the tone
+transducer's graphs byte for byte and only its own tokens.txt, so token k is
+the same tone in both and only its spelling differs.
+
 ``render`` turns a list of segments into 16-bit PCM and returns the exact
 sample-accurate end time of each segment's last tone.  This module depends on
 numpy and the standard library only.
@@ -44,6 +50,12 @@ BLANK = "<blk>"  # id 0: sherpa-onnx's greedy search treats id 0 as blank
 WORDS = (
     "one", "two", "three", "four", "five", "six",
     "seven", "eight", "nine", "ten", "hello", "stop",
+)
+# The questions vocabulary: the same tones (id k is mel bin 10+4(k-1) in both),
+# other words.  Its questions use each word at most once in a row.
+QUESTION_WORDS = (
+    "what", "time", "is", "it", "the", "weather",
+    "like", "today", "tell", "me", "a", "joke",
 )
 FIRST_BIN = 10
 BIN_STEP = 4
@@ -88,27 +100,40 @@ class Token:
         return "\u2581" + self.word
 
 
-VOCAB: tuple[Token, ...] = tuple(
-    Token(
-        id=i + 1,
-        word=w,
-        mel_bin=FIRST_BIN + BIN_STEP * i,
-        freq_hz=round(mel_bin_center_hz(FIRST_BIN + BIN_STEP * i), 3),
+def make_vocab(words: Sequence[str]) -> tuple[Token, ...]:
+    """Word i (0-based) -> token id i+1 on mel bin FIRST_BIN + BIN_STEP*i."""
+    if len(set(words)) != len(words):
+        raise ValueError(f"duplicate words in {words}")
+    return tuple(
+        Token(
+            id=i + 1,
+            word=w,
+            mel_bin=FIRST_BIN + BIN_STEP * i,
+            freq_hz=round(mel_bin_center_hz(FIRST_BIN + BIN_STEP * i), 3),
+        )
+        for i, w in enumerate(words)
     )
-    for i, w in enumerate(WORDS)
-)
+
+
+VOCAB: tuple[Token, ...] = make_vocab(WORDS)
+QUESTION_VOCAB: tuple[Token, ...] = make_vocab(QUESTION_WORDS)
+# make_transducer.py --vocab NAME; every vocabulary has the tone bins.
+VOCABULARIES: dict[str, tuple[Token, ...]] = {"tones": VOCAB, "questions": QUESTION_VOCAB}
+assert all([(t.mel_bin, t.freq_hz) for t in v] == [(t.mel_bin, t.freq_hz) for t in VOCAB]
+           for v in VOCABULARIES.values())
 BY_WORD = {t.word: t for t in VOCAB}
 
 
-def token(word: str) -> Token:
-    try:
-        return BY_WORD[word]
-    except KeyError:
-        raise ValueError(f"{word!r} is not in the tone vocabulary {WORDS}") from None
+def token(word: str, vocab: Sequence[Token] = VOCAB) -> Token:
+    for t in vocab:
+        if t.word == word:
+            return t
+    raise ValueError(f"{word!r} is not in the vocabulary "
+                     f"{tuple(t.word for t in vocab)}")
 
 
-def tokens_txt() -> str:
-    lines = [f"{BLANK} 0"] + [f"{t.symbol} {t.id}" for t in VOCAB]
+def tokens_txt(vocab: Sequence[Token] = VOCAB) -> str:
+    lines = [f"{BLANK} 0"] + [f"{t.symbol} {t.id}" for t in vocab]
     return "\n".join(lines) + "\n"
 
 
