@@ -36,11 +36,11 @@
 //! fired.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use assistant_core::audio::ASR_SAMPLE_RATE;
 use assistant_core::event_loop::EventLoop;
-use assistant_core::{AudioFrame, Timestamp, TranscriptEvent, TurnId};
+use assistant_core::{AudioFrame, DecodeTime, Timestamp, TranscriptEvent, TurnId};
 
 use crate::resample::Resampler;
 use crate::{AsrError, Hypothesis, Recognizer, RecognizerConfig, Stream, Vad, VadConfig};
@@ -130,6 +130,8 @@ pub struct Listener<'r> {
     turn: TurnId,
     announced: bool,
     partial: String,
+    /// The decode work of the utterance being heard.
+    decoding: DecodeTime,
     stats: ListenStats,
 }
 
@@ -185,6 +187,7 @@ impl<'r> Listener<'r> {
             turn: TurnId(1),
             announced: false,
             partial: String::new(),
+            decoding: DecodeTime::default(),
             stats: ListenStats::default(),
         })
     }
@@ -253,7 +256,7 @@ impl<'r> Listener<'r> {
         self.scratch = block;
         if self.vad.is_none() || self.gate_open {
             self.stream.finish_input();
-            self.stats.decode_steps += self.stream.decode() as u64;
+            self.decode();
             self.after_decode(events, true);
         }
         Ok(())
@@ -318,13 +321,21 @@ impl<'r> Listener<'r> {
         self.stream.accept(samples)?;
         self.fed += samples.len() as u64;
         self.stats.samples_fed += samples.len() as u64;
-        let steps = self.stream.decode();
-        self.stats.decode_steps += steps as u64;
         // The hypothesis and the endpoint change only when a decode ran.
-        if steps > 0 {
+        if self.decode() > 0 {
             self.after_decode(events, false);
         }
         Ok(())
+    }
+
+    /// Runs the decode steps the stream is ready for, timed; returns how
+    /// many ran.
+    fn decode(&mut self) -> usize {
+        let began = Instant::now();
+        let steps = self.stream.decode();
+        self.decoding.add(steps, began.elapsed());
+        self.stats.decode_steps += steps as u64;
+        steps
     }
 
     /// Reports a changed hypothesis, and a final on an endpoint (or, with
@@ -368,6 +379,7 @@ impl<'r> Listener<'r> {
             text: hypothesis.text,
             speech_end_at,
             endpoint_at,
+            decode: std::mem::take(&mut self.decoding),
         });
         self.stats.finals += 1;
         self.turn = self.turn.next();
@@ -378,6 +390,7 @@ impl<'r> Listener<'r> {
     fn restart(&mut self) {
         self.stream.reset();
         self.partial.clear();
+        self.decoding = DecodeTime::default();
         if self.vad.is_some() {
             self.gate_open = false;
         }

@@ -24,4 +24,4 @@ pub mod event_loop;
 
 pub use audio::{AudioFrame, SpeechChunk};
 pub use clock::{Clock, Timestamp};
-pub use event::{Clause, Token, TranscriptEvent, TurnId};
+pub use event::{Clause, DecodeTime, Token, TranscriptEvent, TurnId};

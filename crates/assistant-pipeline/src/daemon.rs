@@ -34,7 +34,7 @@ use std::time::Duration;
 use assistant_asr::listen::ListenConfig;
 use assistant_audio::capture::CaptureEvent;
 use assistant_audio::playback::PlaybackEvent;
-use assistant_core::{AudioFrame, Clock, Timestamp, TranscriptEvent, TurnId};
+use assistant_core::{AudioFrame, Clock, DecodeTime, Timestamp, TranscriptEvent, TurnId};
 use assistant_llm::{Client, Conversation};
 use assistant_trace::{Mark, Stage};
 use assistant_tts::stream::Synthesizer;
@@ -122,7 +122,7 @@ impl std::fmt::Display for TurnState {
 }
 
 /// What the daemon did, returned when it stops.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     /// Turns started.
     pub turns: u64,
@@ -139,6 +139,15 @@ pub struct Summary {
     /// What the source (the microphone) counted: overruns, frames it
     /// dropped, the cost of its audio callback.
     pub capture: SourceStats,
+    /// The transcripts of the last [`Summary::HEARD`] turns answered, oldest
+    /// first (a bench run's questions; bounded, so a daemon that runs for
+    /// months keeps no more).
+    pub heard: std::collections::VecDeque<String>,
+}
+
+impl Summary {
+    /// How many transcripts [`Summary::heard`] keeps.
+    pub const HEARD: usize = 16;
 }
 
 /// The stages and settings the daemon runs.
@@ -652,6 +661,7 @@ impl Loop {
                 text,
                 speech_end_at,
                 endpoint_at,
+                decode,
             } => {
                 let text = text.trim().to_owned();
                 if text.is_empty() {
@@ -664,7 +674,7 @@ impl Loop {
                         self.decide(decision);
                     } else if self.settings.barge_in.mode == crate::BargeInMode::Off {
                         tracing::info!(%turn, "answering after the current reply (barge-in is off)");
-                        self.trace_heard(turn, speech_end_at, endpoint_at);
+                        self.trace_heard(turn, speech_end_at, endpoint_at, decode);
                         self.pending = Some((turn, text, speech_end_at));
                         return;
                     } else if self.state == TurnState::Speaking {
@@ -678,7 +688,7 @@ impl Loop {
                 if let Some(recorder) = &mut self.recorder {
                     recorder.question(turn, &text, endpoint_at);
                 }
-                self.trace_heard(turn, speech_end_at, endpoint_at);
+                self.trace_heard(turn, speech_end_at, endpoint_at, decode);
                 self.start_turn(turn, text, speech_end_at).await;
             }
         }
@@ -686,8 +696,13 @@ impl Loop {
 
     /// The listening marks of a turn about to be answered (only then: an
     /// utterance ignored while speaking gets no trace).
-    fn trace_heard(&mut self, turn: TurnId, speech_end_at: Timestamp, endpoint_at: Timestamp) {
+    fn trace_heard(&mut self, turn: TurnId, speech_end_at: Timestamp, endpoint_at: Timestamp, decode: DecodeTime) {
         let tracer = &self.settings.tracer;
+        if let Some(per_chunk) = decode.per_chunk() {
+            tracer.figure(turn, "asr_decode_per_chunk", per_chunk);
+            tracer.figure(turn, "asr_decode_longest_chunk", decode.longest);
+            tracer.figure(turn, "asr_decode_total", decode.busy);
+        }
         if let Some((started_turn, at)) = self.speech_started.take()
             && started_turn == turn
         {
@@ -706,6 +721,10 @@ impl Loop {
             self.finish_ending();
         }
         self.summary.turns += 1;
+        if self.summary.heard.len() == Summary::HEARD {
+            self.summary.heard.pop_front();
+        }
+        self.summary.heard.push_back(text.clone());
         self.conversation.push_user(text);
         let messages = self.conversation.messages();
         let cancel = self.shutdown.child_token();
