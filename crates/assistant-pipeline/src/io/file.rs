@@ -3,9 +3,12 @@
 //! the speakers by a recorder that takes audio at a real device's pace.
 //!
 //! - [`WavSource`] cuts a file into 20 ms frames stamped on the pipeline
-//!   clock as if captured live. [`Pace::Realtime`] delivers each frame when
-//!   it would have been complete at a microphone (honest latencies);
-//!   [`Pace::Fast`] delivers them as fast as they are taken (throughput). A
+//!   clock. [`Pace::Realtime`] delivers each frame when it would have been
+//!   complete at a microphone, stamped as if captured live (honest
+//!   latencies); [`Pace::Fast`] delivers them as fast as they are taken,
+//!   each stamped when it is taken, so every mark of a turn stays on the one
+//!   clock and in order, and the figures are the pipeline's own processing
+//!   time (the endpoint's silence costs only the time to decode it). A
 //!   silent tail lets the endpoint rules end the last utterance.
 //! - [`RecorderSink`] models a device with a buffer: thread `recorder` takes
 //!   one buffer of samples per buffer period, in real time, and a sample
@@ -67,7 +70,8 @@ impl WavSource {
     }
 
     /// When the file's first sample was "captured", on the pipeline clock:
-    /// a position in the file at `t` seconds is `origin + t`.
+    /// at [`Pace::Realtime`], a position in the file at `t` seconds is
+    /// `origin + t` (at [`Pace::Fast`] each frame is stamped when taken).
     #[must_use]
     pub fn origin(&self) -> Timestamp {
         self.origin
@@ -90,7 +94,13 @@ impl Source for WavSource {
                 std::thread::sleep(ahead);
             }
         }
-        self.frames.pop_front().map_or(SourceItem::End, SourceItem::Frame)
+        let Some(mut frame) = self.frames.pop_front() else {
+            return SourceItem::End;
+        };
+        if self.pace == Pace::Fast {
+            frame.captured_at = self.clock.now();
+        }
+        SourceItem::Frame(frame)
     }
 
     fn name(&self) -> String {
@@ -183,6 +193,16 @@ impl RecorderSink {
     #[must_use]
     pub fn recorded(&self) -> Vec<f32> {
         self.recorded.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Everything played since the last take (or since it opened), and
+    /// forgets it: a long benchmark keeps each run's audio once, not all.
+    #[must_use]
+    pub fn take_recorded(&self) -> Vec<f32> {
+        self.recorded
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
     }
 
     /// Samples queued and not yet taken by the device.
@@ -545,6 +565,7 @@ mod tests {
             Some(Duration::from_millis(20))
         );
         let mut fast = WavSource::open(&path, Duration::ZERO, Pace::Fast, clock).unwrap_or_else(|e| panic!("{e}"));
+        let opened = clock.now();
         let mut items = Vec::new();
         loop {
             match fast.next(Duration::from_millis(100)) {
@@ -552,9 +573,22 @@ mod tests {
                 item => items.push(item),
             }
         }
-        // Every call a frame: fast pace never reports waiting.
+        // Every call a frame: fast pace never reports waiting. Each is
+        // stamped when taken: in order, and never in the future.
         assert_eq!(items.len(), 10);
-        assert!(items.iter().all(|i| matches!(i, SourceItem::Frame(_))));
+        let stamps: Vec<Timestamp> = items
+            .iter()
+            .filter_map(|i| match i {
+                SourceItem::Frame(f) => Some(f.captured_at),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(stamps.len(), 10);
+        assert!(
+            stamps[0] >= opened && stamps.windows(2).all(|w| w[0] <= w[1]),
+            "{stamps:?}"
+        );
+        assert!(*stamps.last().unwrap_or(&opened) <= clock.now());
         let missing = WavSource::open(&dir.path().join("nope.wav"), Duration::ZERO, Pace::Fast, clock);
         assert!(missing.is_err_and(|e| e.to_string().contains("nope.wav")));
     }
