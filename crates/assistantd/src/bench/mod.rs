@@ -15,9 +15,15 @@
 //! `trace.jsonl`, `trace.json` (Chrome trace events, for Perfetto),
 //! `waterfall.svg` (the median turn), `distribution.svg`, and each run's
 //! reply as `replies/NN-<fixture>.wav` (the folder is emptied first).
+//!
+//! After each run the process's memory, file descriptors and threads are
+//! read, so a long run (`--repeat 1000 --pace fast`) is a soak test too;
+//! `--compare OLD.json` sets the figures against an earlier report.
 
+mod compare;
 mod plots;
 mod report;
+mod resources;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,6 +87,13 @@ pub struct BenchArgs {
     /// A streaming transducer folder instead of the profile's.
     #[arg(long)]
     pub transducer_dir: Option<PathBuf>,
+    /// An earlier run's bench-report.json: prints the differences and
+    /// flags the figures that got worse beyond the noise.
+    #[arg(long, value_name = "OLD.json")]
+    pub compare: Option<PathBuf>,
+    /// With --compare: exit with status 3 if any figure regressed.
+    #[arg(long, requires = "compare")]
+    pub fail_on_regression: bool,
     /// Where models.lock and the installed models are.
     #[command(flatten)]
     pub models: LocationArgs,
@@ -101,6 +114,8 @@ pub struct Run {
     pub summary: Summary,
     /// Where its reply was written.
     pub reply: PathBuf,
+    /// The process after it.
+    pub resources: Option<resources::Resources>,
 }
 
 /// Runs the benchmark and writes its outputs; returns the report.
@@ -115,6 +130,7 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
     for fixture in &args.fixtures {
         assistant_audio::wav::read(fixture).with_context(|| format!("fixture {}", fixture.display()))?;
     }
+    let old = args.compare.as_deref().map(compare::load).transpose()?;
     let stages = Stages::resolve(
         &args.profile,
         &args.models,
@@ -187,7 +203,7 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
             sink: Arc::clone(&sink) as Arc<dyn assistant_pipeline::Sink>,
             clock,
         };
-        let played_before = sink.recorded().len();
+        drop(sink.take_recorded());
         let source = {
             let _entered = runtime.enter();
             WavSource::open(&fixture, tail, pace, clock).with_context(|| format!("fixture {}", fixture.display()))?
@@ -200,8 +216,8 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
             .file_stem()
             .map_or_else(|| "fixture".into(), |s| s.to_string_lossy().into_owned());
         let reply = replies.join(format!("{n:02}-{stem}.wav"));
-        let audio = sink.recorded();
-        assistant_audio::wav::write_mono(&reply, rate, &audio[played_before.min(audio.len())..])
+        let audio = sink.take_recorded();
+        assistant_audio::wav::write_mono(&reply, rate, &audio)
             .with_context(|| format!("cannot write {}", reply.display()))?;
         if turns.is_empty() {
             tracing::warn!("{}: nothing was heard (no turn)", fixture.display());
@@ -213,12 +229,13 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
             turns,
             summary,
             reply,
+            resources: resources::Resources::now(),
         });
         bar.inc(1);
     }
     bar.finish_and_clear();
     runtime.shutdown_timeout(Duration::from_millis(200));
-    let report = Report::new(args, &stages, &llm, buffer_ms, runs);
+    let report = Report::new(args, &stages, &llm, buffer_ms, runs, old.as_ref());
     report.write(&args.out)?;
     Ok(report)
 }

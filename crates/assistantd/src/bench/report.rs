@@ -9,7 +9,8 @@ use assistant_llm::Client;
 use assistant_trace::{Breakdown, ChromeTrace, TurnTrace};
 use serde_json::{Value, json};
 
-use super::{BenchArgs, Run, plots, renumber, short};
+use super::compare::{self, Comparison};
+use super::{BenchArgs, Run, plots, renumber, resources, short};
 use crate::run::Stages;
 
 /// The report's schema version: bumped when a field changes meaning.
@@ -27,6 +28,17 @@ const ROWS: [(&str, &str); 8] = [
     ("overhead", "  pipeline overhead"),
 ];
 
+/// The stages' own figures, in pipeline order, with their labels: shown
+/// (and summarised) where the turns have them.
+const STAGE_ROWS: [(&str, &str); 6] = [
+    ("asr_decode_per_chunk", "ASR decode, per chunk"),
+    ("asr_decode_longest_chunk", "ASR decode, longest chunk"),
+    ("llm_server_load", "LLM server: model load"),
+    ("llm_server_prompt_eval", "LLM server: prompt"),
+    ("llm_server_eval", "LLM server: generation"),
+    ("tts_per_clause", "TTS, per clause"),
+];
+
 /// What `bench` measured.
 #[derive(Debug)]
 pub struct Report {
@@ -34,6 +46,8 @@ pub struct Report {
     pub json: Value,
     /// The table printed on stdout.
     pub table: String,
+    /// Against `--compare`'s report, if given.
+    pub comparison: Option<Comparison>,
     runs: Vec<Run>,
 }
 
@@ -65,8 +79,60 @@ fn figure(b: &Breakdown, name: &str) -> Option<f64> {
     b.figures().iter().find(|(n, _)| *n == name).and_then(|(_, d)| ms(*d))
 }
 
+/// A stage's own figure over `turn`: every clause's synthesis for
+/// `tts_per_clause`, else the figure the stage reported.
+fn stage_values(turn: &TurnTrace, name: &str) -> Vec<f64> {
+    if name == "tts_per_clause" {
+        return turn
+            .spans
+            .iter()
+            .filter(|s| s.stage == assistant_trace::Stage::Speak)
+            .filter_map(|s| ms(Some(s.duration())))
+            .collect();
+    }
+    turn.figures
+        .iter()
+        .filter(|(n, _)| *n == name)
+        .filter_map(|(_, d)| ms(Some(*d)))
+        .collect()
+}
+
+/// The sha256 of every model file the stages load, by role.
+fn model_digests(stages: &Stages) -> Value {
+    let model = &stages.listen.recognizer.model;
+    let mut files = vec![
+        ("transducer_encoder", &model.encoder),
+        ("transducer_decoder", &model.decoder),
+        ("transducer_joiner", &model.joiner),
+        ("transducer_tokens", &model.tokens),
+        ("voice", &stages.speak.model),
+    ];
+    if let Some(vad) = &stages.listen.vad {
+        files.push(("vad", &vad.model));
+    }
+    files
+        .into_iter()
+        .map(|(role, path)| {
+            let digest = assistant_models::store::sha256_file(path)
+                .map_or_else(|e| Value::String(format!("unreadable: {e}")), Value::String);
+            (
+                role.to_owned(),
+                json!({ "path": path.display().to_string(), "sha256": digest }),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 impl Report {
-    pub(super) fn new(args: &BenchArgs, stages: &Stages, llm: &Client, buffer_ms: u32, mut runs: Vec<Run>) -> Self {
+    pub(super) fn new(
+        args: &BenchArgs,
+        stages: &Stages,
+        llm: &Client,
+        buffer_ms: u32,
+        mut runs: Vec<Run>,
+        old: Option<&Value>,
+    ) -> Self {
         let mut next = 1;
         for run in &mut runs {
             renumber(&mut run.turns, next);
@@ -79,6 +145,20 @@ impl Report {
                 ((*name).to_owned(), stats(&values))
             })
             .collect();
+        let stage_summary: serde_json::Map<String, Value> = STAGE_ROWS
+            .iter()
+            .filter_map(|(name, _)| {
+                let values: Vec<f64> = measured(&runs).flat_map(|t| stage_values(t, name)).collect();
+                (!values.is_empty()).then(|| ((*name).to_owned(), stats(&values)))
+            })
+            .collect();
+        let process: Vec<(u32, resources::Resources)> = runs
+            .iter()
+            .filter(|r| !r.warm_up)
+            .enumerate()
+            .filter_map(|(k, r)| Some((u32::try_from(k + 1).ok()?, r.resources?)))
+            .collect();
+        let soak = resources::soak(&process);
         let scripted = llm.config().backend == assistant_llm::Backend::Scripted;
         let turns: Vec<Value> = runs
             .iter()
@@ -105,6 +185,8 @@ impl Report {
                     "completed": r.summary.completed,
                     "failed": r.summary.failed,
                     "frames_dropped": r.summary.frames_dropped,
+                    "process": r.resources,
+                    "heard": r.summary.heard,
                 })
             })
             .collect();
@@ -125,12 +207,34 @@ impl Report {
                 "endpoint_silence_s": endpointing.silence_after_text_s,
                 "device_buffer_ms": buffer_ms,
             },
+            "models": model_digests(stages),
             "summary_ms": summary,
+            "stage_ms": stage_summary,
+            "soak": soak,
             "runs": runs_json,
             "turns": turns,
         });
-        let table = table(&json, &runs, scripted, &llm.endpoint().to_string());
-        Self { json, table, runs }
+        let mut json = json;
+        let comparison = old.map(|old| {
+            let name = args
+                .compare
+                .as_deref()
+                .map_or_else(String::new, |p| p.display().to_string());
+            compare::compare(old, &json, &name, &[("summary_ms", &ROWS), ("stage_ms", &STAGE_ROWS)])
+        });
+        if let Some(c) = &comparison {
+            json["compare"] = c.json.clone();
+        }
+        let mut table = table(&json, &runs, scripted, &llm.endpoint().to_string());
+        if let Some(c) = &comparison {
+            table.push_str(&c.text);
+        }
+        Self {
+            json,
+            table,
+            comparison,
+            runs,
+        }
     }
 
     /// Writes `bench-report.json`, the traces and the plots into `out`.
@@ -202,6 +306,41 @@ fn table(json: &Value, runs: &[Run], scripted: bool, llm: &str) -> String {
             cell(&s["p95"]),
             cell(&s["max"])
         ));
+    }
+    let stage = &json["stage_ms"];
+    let inside: Vec<&(&str, &str)> = STAGE_ROWS
+        .iter()
+        .filter(|(name, _)| stage.get(name).is_some())
+        .collect();
+    if !inside.is_empty() {
+        out.push_str("\ninside the stages\n");
+        for (name, label) in inside {
+            let s = &stage[name];
+            out.push_str(&format!(
+                "  {label:<28} {:>9} {:>9} {:>9}\n",
+                cell(&s["p50"]),
+                cell(&s["p95"]),
+                cell(&s["max"])
+            ));
+        }
+    }
+    if json["soak"].is_object() {
+        out.push('\n');
+        out.push_str(&resources::line(&json["soak"]));
+    }
+    // What each fixture was heard as (its first measured run).
+    let mut seen = std::collections::BTreeSet::new();
+    let heard: Vec<String> = runs
+        .iter()
+        .filter(|r| !r.warm_up && !r.summary.heard.is_empty() && seen.insert(&r.fixture))
+        .map(|r| {
+            let said: Vec<String> = r.summary.heard.iter().map(|t| format!("{t:?}")).collect();
+            format!("  {}: {}\n", short(&r.fixture), said.join(", then "))
+        })
+        .collect();
+    if !heard.is_empty() {
+        out.push_str("\nheard\n");
+        out.extend(heard);
     }
     let unheard: Vec<String> = runs
         .iter()

@@ -243,6 +243,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "\nreport, traces, plots and replies in {}/ (bench-report.json, trace.json for https://ui.perfetto.dev, waterfall.svg, distribution.svg)",
                 args.out.display()
             );
+            let regressed = report.comparison.as_ref().is_some_and(|c| !c.regressions.is_empty());
+            if args.fail_on_regression && regressed {
+                eprintln!(
+                    "assistantd bench: regressions against {} (--fail-on-regression)",
+                    args.compare
+                        .as_deref()
+                        .map_or_else(String::new, |p| p.display().to_string())
+                );
+                return Ok(ExitCode::from(3));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor {
