@@ -47,10 +47,15 @@ fn question(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-/// `assistantd bench` with the questions transducer and these arguments;
-/// returns stdout and the report, after asserting it succeeded.
-fn bench(profile: &Path, store: &Path, out: &Path, args: &[&str], fixtures: &[std::path::PathBuf]) -> (String, Value) {
-    let output = Command::new(bin())
+/// `assistantd bench` with the questions transducer and these arguments.
+fn run_bench(
+    profile: &Path,
+    store: &Path,
+    out: &Path,
+    args: &[&std::ffi::OsStr],
+    fixtures: &[std::path::PathBuf],
+) -> std::process::Output {
+    Command::new(bin())
         .arg("bench")
         .arg("--profile")
         .arg(profile)
@@ -64,7 +69,13 @@ fn bench(profile: &Path, store: &Path, out: &Path, args: &[&str], fixtures: &[st
         .args(fixtures)
         .env_remove("LD_LIBRARY_PATH")
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`run_bench`], asserting it succeeded; returns stdout and the report.
+fn bench(profile: &Path, store: &Path, out: &Path, args: &[&str], fixtures: &[std::path::PathBuf]) -> (String, Value) {
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    let output = run_bench(profile, store, out, &args, fixtures);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "bench failed:\n{stdout}\n{stderr}");
@@ -264,31 +275,20 @@ fn a_short_soak_holds_its_descriptors_and_threads_and_compare_flags_a_regression
     }
     let old_path = dir.path().join("old.json");
     std::fs::write(&old_path, old.to_string()).unwrap_or_else(|e| panic!("{e}"));
-    let output = Command::new(bin())
-        .arg("bench")
-        .arg("--profile")
-        .arg(&profile)
-        .arg("--models-dir")
-        .arg(store.path())
-        .arg("--transducer-dir")
-        .arg(assistant_tests::synthetic_assets().join("questions/transducer"))
-        .args([
-            "--llm",
-            "scripted(ttft=20ms,rate=400):Nine o'clock.",
-            "--pace",
-            "fast",
-            "--repeat",
-            "2",
-        ])
-        .arg("--compare")
-        .arg(&old_path)
-        .arg("--fail-on-regression")
-        .arg("--out")
-        .arg(dir.path().join("again"))
-        .arg(question("ask_what_time.wav"))
-        .env_remove("LD_LIBRARY_PATH")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let again = dir.path().join("again");
+    let args = [
+        "--llm",
+        "scripted(ttft=20ms,rate=400):Nine o'clock.",
+        "--pace",
+        "fast",
+        "--repeat",
+        "2",
+        "--fail-on-regression",
+        "--compare",
+    ]
+    .map(std::ffi::OsStr::new);
+    let args: Vec<&std::ffi::OsStr> = args.iter().copied().chain([old_path.as_os_str()]).collect();
+    let output = run_bench(&profile, store.path(), &again, &args, &[question("ask_what_time.wav")]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stdout}\n{stderr}");
@@ -297,15 +297,15 @@ fn a_short_soak_holds_its_descriptors_and_threads_and_compare_flags_a_regression
         .find(|l| l.starts_with("end of speech → first audio") && l.contains("REGRESSION"));
     assert!(headline.is_some(), "the headline is flagged:\n{stdout}");
     assert!(stderr.contains("old.json"), "{stderr}");
-    let again: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("again/bench-report.json")).unwrap_or_default())
+    let compared: Value =
+        serde_json::from_str(&std::fs::read_to_string(again.join("bench-report.json")).unwrap_or_default())
             .unwrap_or_else(|e| panic!("bench-report.json: {e}"));
     assert!(
-        again["compare"]["regressions"]
+        compared["compare"]["regressions"]
             .as_array()
             .is_some_and(|r| r.contains(&serde_json::json!("headline"))),
         "{}",
-        again["compare"]
+        compared["compare"]
     );
 }
 
