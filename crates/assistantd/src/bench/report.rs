@@ -191,7 +191,7 @@ impl Report {
             })
             .collect();
         let endpointing = &stages.listen.recognizer.endpointing;
-        let json = json!({
+        let mut json = json!({
             "schema": SCHEMA,
             "assistantd": env!("CARGO_PKG_VERSION"),
             "machine": machine(),
@@ -214,7 +214,6 @@ impl Report {
             "runs": runs_json,
             "turns": turns,
         });
-        let mut json = json;
         let comparison = old.map(|old| {
             let name = args
                 .compare
@@ -298,30 +297,30 @@ fn table(json: &Value, runs: &[Run], scripted: bool, llm: &str) -> String {
         "p95",
         "max"
     );
-    for (name, label) in ROWS {
-        let s = &summary[name];
-        out.push_str(&format!(
+    let row = |label: &str, s: &Value| {
+        format!(
             "{label:<30} {:>9} {:>9} {:>9}\n",
             cell(&s["p50"]),
             cell(&s["p95"]),
             cell(&s["max"])
-        ));
+        )
+    };
+    for (name, label) in ROWS {
+        out.push_str(&row(label, &summary[name]));
     }
     let stage = &json["stage_ms"];
     let inside: Vec<&(&str, &str)> = STAGE_ROWS
         .iter()
         .filter(|(name, _)| stage.get(name).is_some())
         .collect();
+    let inside_llm = inside.iter().any(|(name, _)| name.starts_with("llm_server"));
     if !inside.is_empty() {
         out.push_str("\ninside the stages\n");
         for (name, label) in inside {
-            let s = &stage[name];
-            out.push_str(&format!(
-                "  {label:<28} {:>9} {:>9} {:>9}\n",
-                cell(&s["p50"]),
-                cell(&s["p95"]),
-                cell(&s["max"])
-            ));
+            out.push_str(&row(&format!("  {label}"), &stage[name]));
+        }
+        if scripted && inside_llm {
+            out.push_str("  (the LLM server rows are the scripted responder's settings, not measurements)\n");
         }
     }
     if json["soak"].is_object() {

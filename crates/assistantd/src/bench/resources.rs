@@ -67,6 +67,10 @@ pub fn soak(runs: &[(u32, Resources)]) -> Option<Value> {
     }))
 }
 
+/// Runs after which a soak's memory has settled (the arenas are full by
+/// about run 50 on the build machine).
+const SETTLED: u64 = 100;
+
 /// The soak line of the table.
 #[must_use]
 pub fn line(soak: &Value) -> String {
@@ -79,14 +83,20 @@ pub fn line(soak: &Value) -> String {
     let (rss_a, rss_b) = pair("rss_kib");
     let (fd_a, fd_b) = pair("fds");
     let (th_a, th_b) = pair("threads");
-    format!(
+    let mut line = format!(
         "process after run {} → run {}: RSS {:.1} → {:.1} MiB ({:+.2} %), file descriptors {fd_a} → {fd_b}, threads {th_a} → {th_b}\n",
         soak["baseline_run"],
         soak["last_run"],
         rss_a as f64 / 1024.0,
         rss_b as f64 / 1024.0,
         soak["rss_growth_pct"].as_f64().unwrap_or_default(),
-    )
+    );
+    if soak["last_run"].as_u64().unwrap_or_default() < SETTLED {
+        line.push_str(&format!(
+            "  (a short run: memory still grows while the allocator fills its per-thread arenas; a soak wants --repeat of {SETTLED} runs or more)\n"
+        ));
+    }
+    line
 }
 
 #[cfg(test)]
@@ -122,9 +132,11 @@ mod tests {
         assert_eq!(soak["rss_growth_pct"], 0.9);
         assert_eq!(soak["peak_rss_kib"], 101_000);
         assert!(line(&soak).contains("run 100 → run 1000"), "{}", line(&soak));
+        assert!(!line(&soak).contains("short run"), "{}", line(&soak));
         // One run: it is its own baseline.
         let one = super::soak(&runs[..1]).unwrap_or_default();
         assert_eq!(one["baseline_run"], 1);
+        assert!(line(&one).contains("a short run"), "{}", line(&one));
         assert!(super::soak(&[]).is_none());
     }
 }
