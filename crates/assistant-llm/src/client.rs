@@ -43,6 +43,9 @@ enum Inner {
     Http(Http),
     /// The scripted responder: no server.
     Scripted(Scripted),
+    /// A GGUF model run in this process.
+    #[cfg(feature = "embedded")]
+    Embedded(crate::embedded::Embedded),
 }
 
 impl Client {
@@ -58,6 +61,15 @@ impl Client {
             Backend::Ollama => Inner::Http(Http::new(config, Wire::Ollama)?),
             Backend::OpenAi => Inner::Http(Http::new(config, Wire::OpenAi)?),
             Backend::Scripted => Inner::Scripted(Scripted::new(config)?),
+            #[cfg(feature = "embedded")]
+            Backend::Embedded => Inner::Embedded(crate::embedded::Embedded::new(config)?),
+            #[cfg(not(feature = "embedded"))]
+            Backend::Embedded => {
+                return Err(LlmError::Config {
+                    field: "backend",
+                    reason: "this build of assistantd has no embedded backend (it was built without the `embedded` feature); rebuild with it, or use a model server".into(),
+                });
+            }
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -68,6 +80,8 @@ impl Client {
         match &*self.inner {
             Inner::Http(http) => &http.config,
             Inner::Scripted(scripted) => scripted.config(),
+            #[cfg(feature = "embedded")]
+            Inner::Embedded(embedded) => embedded.config(),
         }
     }
 
@@ -78,6 +92,8 @@ impl Client {
         match &*self.inner {
             Inner::Http(http) => &http.server,
             Inner::Scripted(scripted) => scripted.endpoint(),
+            #[cfg(feature = "embedded")]
+            Inner::Embedded(embedded) => embedded.endpoint(),
         }
     }
 
@@ -100,6 +116,8 @@ impl Client {
         match &*self.inner {
             Inner::Http(http) => http.chat(turn, messages, clock).await,
             Inner::Scripted(scripted) => Ok(scripted.chat(turn, messages, clock)),
+            #[cfg(feature = "embedded")]
+            Inner::Embedded(embedded) => embedded.chat(turn, messages, clock).await,
         }
     }
 
@@ -117,6 +135,8 @@ impl Client {
         match &*self.inner {
             Inner::Http(http) => http.warm_up().await,
             Inner::Scripted(_) => Ok(Duration::ZERO),
+            #[cfg(feature = "embedded")]
+            Inner::Embedded(embedded) => embedded.warm_up().await,
         }
     }
 
@@ -132,6 +152,9 @@ impl Client {
         match &*self.inner {
             Inner::Http(http) => http.check_model().await,
             Inner::Scripted(_) => Ok(()),
+            // Loading is the check: the file is there, whole, and llama.cpp takes it.
+            #[cfg(feature = "embedded")]
+            Inner::Embedded(embedded) => embedded.warm_up().await.map(|_| ()),
         }
     }
 
@@ -146,6 +169,8 @@ impl Client {
         match &*self.inner {
             Inner::Http(http) => http.list_models().await,
             Inner::Scripted(_) => Ok(vec![SCRIPTED.to_owned()]),
+            #[cfg(feature = "embedded")]
+            Inner::Embedded(embedded) => Ok(embedded.list_models()),
         }
     }
 
@@ -159,6 +184,32 @@ impl Client {
         match &*self.inner {
             Inner::Http(http) => http.version().await,
             Inner::Scripted(_) => Ok(Some(SCRIPTED.to_owned())),
+            #[cfg(feature = "embedded")]
+            Inner::Embedded(_) => Ok(None),
+        }
+    }
+
+    /// The embedded model's load figures (load time, resident memory,
+    /// context, template), once [`warm_up`](Self::warm_up) or a first
+    /// request has loaded it; `None` for the other backends.
+    #[must_use]
+    pub fn model_info(&self) -> Option<crate::ModelInfo> {
+        match &*self.inner {
+            #[cfg(feature = "embedded")]
+            Inner::Embedded(embedded) => embedded.info(),
+            _ => None,
+        }
+    }
+
+    /// How many tokens the embedded model's thread has generated, all
+    /// requests together; `None` for the other backends or before it is
+    /// loaded. It stops growing when a dropped reply stops generation.
+    #[must_use]
+    pub fn generated_tokens(&self) -> Option<u64> {
+        match &*self.inner {
+            #[cfg(feature = "embedded")]
+            Inner::Embedded(embedded) => embedded.generated(),
+            _ => None,
         }
     }
 }
@@ -690,7 +741,7 @@ mod tests {
     fn base(client: &Client) -> Option<String> {
         match &*client.inner {
             Inner::Http(http) => Some(http.base.clone()),
-            Inner::Scripted(_) => None,
+            _ => None,
         }
     }
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::Script;
+use crate::{EmbeddedConfig, Script};
 
 /// Which wire protocol the server speaks, or that there is no server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,17 +22,22 @@ pub enum Backend {
     /// reproducibly on any machine. No request is ever made; reports name
     /// it "the scripted responder".
     Scripted,
+    /// No server: a GGUF model run in this process by llama.cpp
+    /// ([`ServerConfig::embedded`]; the crate's `embedded` feature, on by
+    /// default). Reports name it "the embedded model <file>".
+    Embedded,
 }
 
 impl Backend {
-    /// The name used in messages: "Ollama", "OpenAI-compatible" or
-    /// "scripted responder".
+    /// The name used in messages: "Ollama", "OpenAI-compatible",
+    /// "scripted responder" or "embedded".
     #[must_use]
     pub const fn label(self) -> &'static str {
         match self {
             Self::Ollama => "Ollama",
             Self::OpenAi => "OpenAI-compatible",
             Self::Scripted => "scripted responder",
+            Self::Embedded => "embedded",
         }
     }
 }
@@ -67,6 +72,10 @@ pub struct ServerConfig {
     /// [`Backend::Scripted`] (see [`ServerConfig::scripted`]), ignored by the
     /// HTTP backends.
     pub script: Option<Script>,
+    /// Which GGUF the embedded backend runs, and how: required by
+    /// [`Backend::Embedded`] (see [`ServerConfig::embedded`]), ignored by
+    /// the others.
+    pub embedded: Option<EmbeddedConfig>,
 }
 
 impl ServerConfig {
@@ -83,6 +92,7 @@ impl ServerConfig {
             keep_alive: None,
             options: GenerationOptions::default(),
             script: None,
+            embedded: None,
         }
     }
 
@@ -94,6 +104,22 @@ impl ServerConfig {
     pub fn scripted(script: Script) -> Self {
         let mut config = Self::new(Backend::Scripted, script.pace.spec(), crate::scripted::SCRIPTED);
         config.script = Some(script);
+        config
+    }
+
+    /// The embedded backend's configuration: [`Backend::Embedded`] running
+    /// `settings.model`, named `settings.name`; the URL is the file's path.
+    /// Sampling, `max_tokens`, `stop` and the context (`num_ctx`) come
+    /// from [`options`](Self::options); timeouts, retries and
+    /// `keep_alive` do not apply (nothing waits on a network).
+    #[must_use]
+    pub fn embedded(settings: EmbeddedConfig) -> Self {
+        let mut config = Self::new(
+            Backend::Embedded,
+            settings.model.display().to_string(),
+            settings.name.clone(),
+        );
+        config.embedded = Some(settings);
         config
     }
 }
@@ -110,6 +136,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("keep_alive", &self.keep_alive)
             .field("options", &self.options)
             .field("script", &self.script)
+            .field("embedded", &self.embedded)
             .finish()
     }
 }
@@ -178,8 +205,11 @@ pub struct GenerationOptions {
     pub seed: Option<i64>,
     /// Longest reply in tokens (`options.num_predict` / `max_tokens`).
     pub max_tokens: Option<u32>,
-    /// Context window in tokens (`options.num_ctx`). Ollama only: an
-    /// OpenAI-compatible server fixes it at start-up, so it is not sent.
+    /// Context window in tokens (`options.num_ctx`): Ollama's, and the
+    /// embedded model's KV cache (default
+    /// [`DEFAULT_CONTEXT`](crate::DEFAULT_CONTEXT), at most what the model
+    /// was trained for). An OpenAI-compatible server fixes it at start-up,
+    /// so it is not sent.
     pub num_ctx: Option<u32>,
     /// Strings that end the reply (`options.stop` / `stop`).
     pub stop: Vec<String>,

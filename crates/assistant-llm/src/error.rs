@@ -28,6 +28,7 @@ impl Endpoint {
             Backend::Ollama => "is `ollama serve` running?",
             Backend::OpenAi => "is the server (llama-server, llama-cpp-python, vLLM, …) running?",
             Backend::Scripted => "the scripted responder needs no server;",
+            Backend::Embedded => "the embedded model needs no server;",
         }
     }
 
@@ -36,17 +37,24 @@ impl Endpoint {
             Backend::Ollama => "Ollama's NDJSON",
             Backend::OpenAi => "OpenAI-compatible server-sent events",
             Backend::Scripted => "the scripted responder's tokens",
+            Backend::Embedded => "the embedded model's tokens",
         }
     }
 }
 
 /// "the Ollama server at http://127.0.0.1:11434", "the scripted responder
-/// (ttft 200 ms, 30 tokens/s)".
+/// (ttft 200 ms, 30 tokens/s)", "the embedded model qwen2.5-0.5b-instruct-q4_k_m.gguf".
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.backend, &self.pace) {
             (Backend::Scripted, Some(pace)) => write!(f, "the {} ({pace})", self.backend.label()),
             (Backend::Scripted, None) => write!(f, "the {}", self.backend.label()),
+            (Backend::Embedded, _) => {
+                let file = std::path::Path::new(&self.url)
+                    .file_name()
+                    .map_or_else(|| self.url.clone(), |n| n.to_string_lossy().into_owned());
+                write!(f, "the embedded model {file}")
+            }
             (Backend::Ollama | Backend::OpenAi, _) => {
                 write!(f, "the {} server at {}", self.backend.label(), self.url)
             }
@@ -214,6 +222,30 @@ pub enum LlmError {
         /// What was observed.
         reason: String,
     },
+    /// The embedded backend's GGUF cannot be used: missing, not a GGUF,
+    /// cut short, refused by llama.cpp, or without a usable chat template.
+    #[error("cannot use the embedded model {}: {reason}", .path.display())]
+    Model {
+        /// The GGUF file.
+        path: std::path::PathBuf,
+        /// What is wrong, and the fix.
+        reason: String,
+    },
+    /// The embedded model's context cannot hold even the system prompt and
+    /// the question, with room for a reply.
+    #[error(
+        "the prompt is {prompt_tokens} tokens: with {room} kept for the reply it does not fit {server}'s {context}-token context; raise [llm.options] num_ctx, or shorten [llm] system_prompt"
+    )]
+    ContextFull {
+        /// The embedded model.
+        server: Endpoint,
+        /// The system prompt and the question, templated, in tokens.
+        prompt_tokens: usize,
+        /// The context, in tokens.
+        context: usize,
+        /// Tokens kept for the reply (`max_tokens`, at most half the context).
+        room: usize,
+    },
     /// The server sent something the protocol does not allow.
     #[error(
         "{server} sent something that is not {}: {detail}; check that [llm] backend and [llm] url match the server",
@@ -246,7 +278,9 @@ impl LlmError {
             | Self::HttpClient { .. }
             | Self::ModelNotFound { .. }
             | Self::Unauthorized { .. }
-            | Self::Protocol { .. } => false,
+            | Self::Protocol { .. }
+            | Self::Model { .. }
+            | Self::ContextFull { .. } => false,
         }
     }
 }
@@ -292,7 +326,7 @@ fn model_not_found(server: &Endpoint, model: &str, available: &[String]) -> Stri
         Backend::OpenAi => format!(
             "model '{model}' is not served by {server}; set [llm] model to a model it serves (it serves: {list})"
         ),
-        Backend::Scripted => format!("model '{model}' is not {server}'s; it has only: {list}"),
+        Backend::Scripted | Backend::Embedded => format!("model '{model}' is not {server}'s; it has only: {list}"),
     }
 }
 

@@ -73,6 +73,7 @@
 mod client;
 mod config;
 mod conversation;
+mod embedded;
 mod error;
 mod framing;
 mod ollama;
@@ -83,6 +84,7 @@ mod scripted;
 pub use client::Client;
 pub use config::{Backend, GenerationOptions, Retry, ServerConfig, Timeouts};
 pub use conversation::{Conversation, Exchange, Message, Role};
+pub use embedded::{DEFAULT_CONTEXT, EmbeddedConfig, ModelInfo, TemplateSource};
 pub use error::{Endpoint, LlmError};
 pub use framing::{FramingError, LineFramer};
 pub use reply::{Finish, Reply, ServerStats};

@@ -163,6 +163,8 @@ impl ChatLine {
                     load: self.load_duration.map(nanos),
                     prompt_eval: self.prompt_eval_duration.map(nanos),
                     eval: self.eval_duration.map(nanos),
+                    prompt_evaluated: None,
+                    prompt_cached: None,
                 },
             });
         }

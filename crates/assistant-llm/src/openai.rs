@@ -111,6 +111,12 @@ struct Timings {
     prompt_ms: Option<f64>,
     #[serde(default)]
     predicted_ms: Option<f64>,
+    /// Prompt tokens evaluated for this request.
+    #[serde(default)]
+    prompt_n: Option<u64>,
+    /// Prompt tokens reused from the slot's cache.
+    #[serde(default)]
+    cache_n: Option<u64>,
 }
 
 fn millis(ms: f64) -> Option<std::time::Duration> {
@@ -245,6 +251,8 @@ impl SseDecoder {
         if let Some(timings) = chunk.timings {
             self.stats.prompt_eval = timings.prompt_ms.and_then(millis).or(self.stats.prompt_eval);
             self.stats.eval = timings.predicted_ms.and_then(millis).or(self.stats.eval);
+            self.stats.prompt_evaluated = timings.prompt_n.or(self.stats.prompt_evaluated);
+            self.stats.prompt_cached = timings.cache_n.or(self.stats.prompt_cached);
         }
         Ok(())
     }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use assistant_core::{Clock, Timestamp, Token, TurnId};
 use tokio::time::Instant;
 
+#[cfg(feature = "embedded")]
+use crate::embedded::EmbeddedReply;
 use crate::error::Endpoint;
 use crate::ollama::NdjsonDecoder;
 use crate::openai::SseDecoder;
@@ -34,6 +36,13 @@ pub struct ServerStats {
     pub prompt_eval: Option<Duration>,
     /// Generating the reply (Ollama `eval_duration`, llama.cpp `timings.predicted_ms`).
     pub eval: Option<Duration>,
+    /// Prompt tokens actually evaluated for this request, as llama.cpp
+    /// counts them (`n_p_eval`; embedded backend): the rest came from the
+    /// KV cache.
+    pub prompt_evaluated: Option<u64>,
+    /// Prompt tokens reused from the KV cache (embedded backend; llama.cpp
+    /// server `timings.cache_n`).
+    pub prompt_cached: Option<u64>,
 }
 
 /// How a reply ended, available from [`Reply::finish`] once
@@ -192,13 +201,14 @@ impl Received {
 ///
 /// **Dropping a `Reply` cancels it**: the HTTP response is dropped, which
 /// closes its connection, and the server stops generating. That is how
-/// barge-in stops the model. A scripted reply has nothing running in the
-/// background: dropped, it simply yields no more.
+/// barge-in stops the model. An embedded reply's channel closes, and the
+/// generating thread stops before its next token. A scripted reply has
+/// nothing running in the background: dropped, it simply yields no more.
 ///
 /// Timeouts are enforced inside `next`: until the first token, the
 /// first-token timeout counted from when the request was sent (so the wait
 /// for headers counts too); after it, the idle timeout between tokens. A
-/// scripted reply keeps its own schedule and never times out.
+/// scripted or embedded reply has no network to wait on and never times out.
 #[derive(Debug)]
 pub struct Reply {
     source: Source,
@@ -212,6 +222,9 @@ enum Source {
     Http(HttpReply),
     /// The scripted responder.
     Scripted(ScriptedReply),
+    /// The embedded model's generating thread.
+    #[cfg(feature = "embedded")]
+    Embedded(EmbeddedReply),
 }
 
 impl Reply {
@@ -226,6 +239,14 @@ impl Reply {
     pub(crate) fn scripted(reply: ScriptedReply) -> Self {
         Self {
             source: Source::Scripted(reply),
+        }
+    }
+
+    /// A reply from the embedded model.
+    #[cfg(feature = "embedded")]
+    pub(crate) fn embedded(reply: EmbeddedReply) -> Self {
+        Self {
+            source: Source::Embedded(reply),
         }
     }
 
@@ -247,6 +268,8 @@ impl Reply {
         match &mut self.source {
             Source::Http(reply) => reply.next().await,
             Source::Scripted(reply) => reply.next().await,
+            #[cfg(feature = "embedded")]
+            Source::Embedded(reply) => reply.next().await,
         }
     }
 
@@ -256,6 +279,8 @@ impl Reply {
         match &self.source {
             Source::Http(reply) => reply.rx.turn,
             Source::Scripted(reply) => reply.turn(),
+            #[cfg(feature = "embedded")]
+            Source::Embedded(reply) => reply.turn(),
         }
     }
 
@@ -265,6 +290,8 @@ impl Reply {
         match &self.source {
             Source::Http(reply) => &reply.text,
             Source::Scripted(reply) => reply.text(),
+            #[cfg(feature = "embedded")]
+            Source::Embedded(reply) => reply.text(),
         }
     }
 
@@ -274,6 +301,8 @@ impl Reply {
         match &self.source {
             Source::Http(reply) => reply.finish.as_ref(),
             Source::Scripted(reply) => reply.finish(),
+            #[cfg(feature = "embedded")]
+            Source::Embedded(reply) => reply.finish(),
         }
     }
 }

@@ -536,6 +536,8 @@ impl ScriptedReply {
                 prompt_eval: Some(self.pace.ttft),
                 // From the first token to the last.
                 eval: Some(last.saturating_sub(self.pace.ttft)),
+                prompt_evaluated: None,
+                prompt_cached: None,
             },
         }
     }

@@ -1,5 +1,5 @@
-//! `assistantd ask "question"`: one question to the configured model server,
-//! the reply streamed to stdout token by token.
+//! `assistantd ask "question"`: one question to the configured model server
+//! (or the embedded model), the reply streamed to stdout token by token.
 //!
 //! It is the thinking stage alone, exactly as the daemon drives it (the
 //! profile's `[llm]`: server, model, system prompt, options, timeouts), so
@@ -17,6 +17,7 @@ use assistant_core::{Clock, TurnId};
 use assistant_llm::{Client, Conversation, Finish};
 use serde_json::json;
 
+use crate::models::LocationArgs;
 use crate::profile::{BackendName, LlmOverrides, Profile};
 
 /// The command line of `assistantd ask`.
@@ -27,14 +28,17 @@ pub struct AskArgs {
     /// The profile whose `[llm]` settings to use (a name in configs/ or a path).
     #[arg(long, default_value = "jarvis")]
     pub profile: String,
-    /// The protocol: Ollama's API, or any OpenAI-compatible server.
+    /// Ollama's API, any OpenAI-compatible server, the embedded model
+    /// (llama.cpp in this process), or auto (the server if it answers,
+    /// else the embedded model).
     #[arg(long, value_enum)]
     pub backend: Option<BackendName>,
     /// The server's base URL (default: the profile's, else the backend's usual local address).
     #[arg(long = "llm-url")]
     pub url: Option<String>,
-    /// The model (default: the profile's).
-    #[arg(long)]
+    /// The model (default: the profile's): the server's name for it, or
+    /// with `--backend embedded` a models.lock name (llm/…) or a .gguf file.
+    #[arg(long, value_name = "NAME|PATH.gguf")]
     pub model: Option<String>,
     /// A system prompt instead of the profile's.
     #[arg(long)]
@@ -46,6 +50,9 @@ pub struct AskArgs {
     /// One JSON object per token (text and arrival time), then a summary.
     #[arg(long)]
     pub json: bool,
+    /// Where models.lock and the installed models are (the embedded model).
+    #[command(flatten)]
+    pub models: LocationArgs,
 }
 
 /// What `ask` measured.
@@ -57,6 +64,8 @@ pub struct Asked {
     pub server: String,
     /// With `--warm-up`: how long loading the model took.
     pub warm_up: Option<Duration>,
+    /// The embedded model's load figures, when it answered.
+    pub model_info: Option<assistant_llm::ModelInfo>,
 }
 
 /// Asks, streaming the reply (or JSON lines) into `out`.
@@ -66,25 +75,41 @@ pub struct Asked {
 /// says how to fix it.
 pub fn run(args: &AskArgs, out: &mut impl Write) -> Result<Asked> {
     let profile = Profile::load(&args.profile)?;
-    let think = profile.think_config(&LlmOverrides {
-        backend: args.backend,
-        url: args.url.clone(),
-        model: args.model.clone(),
-        system_prompt: args.system.clone(),
-        scripted: None,
-    })?;
+    let (lock, store) = args.models.resolve()?.open()?;
+    let think = profile.think_config(
+        &LlmOverrides {
+            backend: args.backend,
+            url: args.url.clone(),
+            model: args.model.clone(),
+            system_prompt: args.system.clone(),
+            scripted: None,
+        },
+        &lock,
+        &store,
+    )?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let client = Client::new(think.server)?;
+    let client: Client = runtime.block_on(crate::think::connect(&think))?.client;
     let mut conversation = Conversation::new(think.system_prompt, think.history_chars);
     conversation.push_user(args.question.clone());
     let clock = Clock::start();
     let warm_up = if args.warm_up {
         let took = runtime.block_on(client.warm_up())?;
         if args.json {
-            writeln!(out, "{}", json!({ "event": "warm_up", "ms": ms(took) }))?;
+            let info = client.model_info();
+            writeln!(
+                out,
+                "{}",
+                json!({
+                    "event": "warm_up",
+                    "ms": ms(took),
+                    "resident_bytes": info.as_ref().and_then(|i| i.resident),
+                    "file_bytes": info.as_ref().map(|i| i.file_size),
+                    "context": info.as_ref().map(|i| i.context),
+                })
+            )?;
         }
         Some(took)
     } else {
@@ -126,6 +151,8 @@ pub fn run(args: &AskArgs, out: &mut impl Write) -> Result<Asked> {
                 "server_load_ms": server_stats.load.map(ms),
                 "server_prompt_eval_ms": server_stats.prompt_eval.map(ms),
                 "server_eval_ms": server_stats.eval.map(ms),
+                "prompt_evaluated": server_stats.prompt_evaluated,
+                "prompt_cached": server_stats.prompt_cached,
             })
         )?;
     } else {
@@ -135,6 +162,7 @@ pub fn run(args: &AskArgs, out: &mut impl Write) -> Result<Asked> {
         finish,
         server: client.endpoint().to_string(),
         warm_up,
+        model_info: client.model_info(),
     })
 }
 

@@ -169,7 +169,7 @@ pub fn run(options: &DoctorOptions) -> Vec<Check> {
     }
     check("input device", &mut || device(&profile, Direction::Input));
     check("output device", &mut || device(&profile, Direction::Output));
-    check("llm server", &mut || llm_server(&profile));
+    check("llm", &mut || llm(&profile, opened.as_ref()));
     checks
 }
 
@@ -236,44 +236,66 @@ fn device(profile: &Profile, direction: Direction) -> Result<String, String> {
     }
 }
 
-/// The profile's model server: it answers, and has the model. The
-/// profile's timeouts are capped (doctor must not hang on a stopped or
-/// unreachable server) and nothing is retried.
-fn llm_server(profile: &Profile) -> Result<String, String> {
-    use assistant_llm::{Backend, Client, LlmError};
-    let think = profile
-        .think_config(&crate::profile::LlmOverrides::default())
+/// The profile's thinking stage: a model server that answers and has the
+/// model, or the embedded model loaded (load time, resident memory), or
+/// for `auto` whichever it picks and why. The profile's timeouts are capped
+/// (doctor must not hang on a stopped or unreachable server) and nothing
+/// is retried.
+fn llm(profile: &Profile, models: Option<&(Lock, Store)>) -> Result<String, String> {
+    use assistant_llm::Backend;
+    let Some((lock, store)) = models else {
+        return Err("cannot tell where the models are (see the models check)".into());
+    };
+    let mut think = profile
+        .think_config(&crate::profile::LlmOverrides::default(), lock, store)
         .map_err(|e| format!("{e:#}"))?;
-    let mut server = think.server;
-    server.timeouts.connect = server.timeouts.connect.min(LLM_CONNECT);
-    server.timeouts.first_token = server.timeouts.first_token.min(LLM_ANSWER);
-    server.retry.attempts = 1;
-    let backend = server.backend;
-    let model = server.model.clone();
-    let client = Client::new(server).map_err(|e| e.to_string())?;
+    think.server.timeouts.connect = think.server.timeouts.connect.min(LLM_CONNECT);
+    think.server.timeouts.first_token = think.server.timeouts.first_token.min(LLM_ANSWER);
+    think.server.retry.attempts = 1;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
-        let version = client.version().await.map_err(|e| e.to_string())?;
-        let at = client.endpoint();
-        let server = match version {
-            Some(v) => format!("{} {v} at {}", backend.label(), at.url),
-            None => format!("{at}"),
-        };
-        match client.list_models().await {
-            Err(LlmError::Http { status: 404, .. }) if backend == Backend::OpenAi => {
-                return Ok(format!(
-                    "{server} answers, but cannot list its models (GET /v1/models is 404), so model '{model}' is not checked"
-                ));
-            }
-            Err(e) => return Err(e.to_string()),
-            Ok(_) => {}
+        let chosen = crate::think::connect(&think).await.map_err(|e| format!("{e:#}"))?;
+        let client = chosen.client;
+        if client.config().backend == Backend::Embedded {
+            client.warm_up().await.map_err(|e| e.to_string())?;
+            let info = client
+                .model_info()
+                .map_or_else(|| client.endpoint().to_string(), |info| info.to_string());
+            return Ok(if think.fallback.is_some() {
+                format!("{}: {info}", chosen.why)
+            } else {
+                format!("embedded model {info}")
+            });
         }
-        client.check_model().await.map_err(|e| e.to_string())?;
-        Ok(format!("{server} answers and has model '{model}'"))
+        server_answers(&client).await
     })
+}
+
+/// A model server answers and has the model.
+async fn server_answers(client: &assistant_llm::Client) -> Result<String, String> {
+    use assistant_llm::{Backend, LlmError};
+    let backend = client.config().backend;
+    let model = client.config().model.clone();
+    let version = client.version().await.map_err(|e| e.to_string())?;
+    let at = client.endpoint();
+    let server = match version {
+        Some(v) => format!("{} {v} at {}", backend.label(), at.url),
+        None => format!("{at}"),
+    };
+    match client.list_models().await {
+        Err(LlmError::Http { status: 404, .. }) if backend == Backend::OpenAi => {
+            return Ok(format!(
+                "{server} answers, but cannot list its models (GET /v1/models is 404), so model '{model}' is not checked"
+            ));
+        }
+        Err(e) => return Err(e.to_string()),
+        Ok(_) => {}
+    }
+    client.check_model().await.map_err(|e| e.to_string())?;
+    Ok(format!("{server} answers and has model '{model}'"))
 }
 
 /// How many pinned files are installed and verified; an error naming every

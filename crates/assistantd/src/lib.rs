@@ -17,6 +17,7 @@ pub mod profile;
 pub mod run;
 pub mod say;
 pub mod shipped;
+pub mod think;
 pub mod trace;
 pub mod transcribe;
 pub mod voices;

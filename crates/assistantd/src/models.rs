@@ -122,6 +122,14 @@ pub fn models_of<'a>(lock: &'a Lock, profile: &crate::profile::Profile) -> Resul
         names.push((voice.model, "tts.voice"));
         names.push((voice.config, "tts.voice"));
     }
+    // The embedded model the profile prefers (the others are fallbacks).
+    let embedded = profile
+        .llm
+        .as_ref()
+        .and_then(|llm| llm.embedded.models.iter().find(|m| lock.get(m).is_ok()));
+    if let Some(model) = embedded {
+        names.push((model.clone(), "llm.embedded.models"));
+    }
     let mut chosen: Vec<&ModelEntry> = Vec::new();
     for (name, key) in &names {
         let (entry, _) = lock

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use assistant_audio::capture::Microphone;
 use assistant_audio::playback::OutputSettings;
 use assistant_core::Clock;
-use assistant_llm::{Client, Conversation};
+use assistant_llm::Conversation;
 use assistant_pipeline::{Daemon, DaemonSettings, MicSource, SpeakerSink, Summary};
 use assistant_tts::stream::Synthesizer;
 use tokio_util::sync::CancellationToken;
@@ -109,7 +109,7 @@ impl Stages {
                 ..AsrOverrides::default()
             },
         )?;
-        let think = profile.think_config(llm)?;
+        let think = profile.think_config(llm, &lock, &store)?;
         let speak = profile.speak_config(&lock, &store, &TtsOverrides::default())?;
         let barge_in = profile.barge_in.settings(&profile.path)?;
         Ok(Self {
@@ -168,17 +168,17 @@ pub fn run(args: &RunArgs) -> Result<Summary> {
     }
     let mic = Microphone::open(&input, clock)
         .context("cannot open the microphone; `assistantd devices` lists them, `assistantd doctor` checks the setup")?;
+    let llm = runtime.block_on(crate::think::connect(&think))?.client;
     tracing::info!(
-        "profile {} ({}): microphone '{}', speakers '{}', voice {}, model {} at {}",
+        "profile {} ({}): microphone '{}', speakers '{}', voice {}, model {} ({})",
         profile.name(),
         profile.path.display(),
         mic.device(),
         assistant_pipeline::Sink::name(&sink),
         speak.voice,
-        think.server.model,
-        think.server.url
+        llm.config().model,
+        llm.endpoint()
     );
-    let llm = Client::new(think.server)?;
     let (tracer, tracing_thread) = args.trace.start(false)?;
     let daemon = Daemon {
         settings: DaemonSettings {

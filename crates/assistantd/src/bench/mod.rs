@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use assistant_core::{Clock, TurnId};
-use assistant_llm::{Client, Conversation, Script};
+use assistant_llm::{Conversation, Script};
 use assistant_pipeline::{Daemon, DaemonSettings, Pace, RecorderSink, Summary, WavSource};
 use assistant_trace::{Collector, Outputs, Tracer, TurnTrace};
 use assistant_tts::stream::Synthesizer;
@@ -158,8 +158,8 @@ pub fn bench(args: &BenchArgs) -> Result<Report> {
         Duration::from_millis(u64::from(buffer_ms)),
         clock,
     )?);
-    let llm = Client::new(stages.think.server.clone())?;
     drop(entered);
+    let llm = runtime.block_on(crate::think::connect(&stages.think))?.client;
     if stages.think.warm_up {
         runtime
             .block_on(llm.warm_up())

@@ -120,7 +120,7 @@ enum Command {
         #[command(flatten)]
         models: models::LocationArgs,
     },
-    /// Ask the configured LLM server one question; the reply streams to stdout.
+    /// Ask the configured LLM (a server, or the embedded model) one question; the reply streams to stdout.
     Ask(assistantd::ask::AskArgs),
     /// Speak text with a Piper voice, sentence by sentence, through the speakers or into a WAV file.
     Say(assistantd::say::SayArgs),
@@ -315,8 +315,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .map(|d| format!(", first token after {:.0} ms", d.as_secs_f64() * 1000.0))
                     .unwrap_or_default();
                 let reason = asked.finish.reason.as_deref().unwrap_or("end of stream");
-                if let Some(took) = asked.warm_up {
-                    eprintln!("model loaded in {:.0} ms", took.as_secs_f64() * 1000.0);
+                match (&asked.model_info, asked.warm_up) {
+                    (Some(info), Some(_)) => eprintln!("embedded model {info}"),
+                    (None, Some(took)) => eprintln!("model loaded in {:.0} ms", took.as_secs_f64() * 1000.0),
+                    _ => {}
                 }
                 eprintln!(
                     "{} token(s) from {} ({reason}{first}, {:.0} ms in all)",

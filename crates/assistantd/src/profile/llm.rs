@@ -1,13 +1,15 @@
-//! `[llm]` and `[llm.options]`: the model server, the conversation and
-//! generation settings. The schema and its checks (run when the profile is
-//! parsed), the command-line overrides ([`LlmOverrides`]) and their
-//! resolution into the thinking stage's [`ThinkConfig`]
-//! ([`Profile::think_config`]: the backend's default URL, the API key read
-//! from its variable, timeouts, retries and options), together.
+//! `[llm]`, `[llm.options]` and `[llm.embedded]`: the model server or the
+//! embedded model, the conversation and generation settings. The schema
+//! and its checks (run when the profile is parsed), the command-line
+//! overrides ([`LlmOverrides`]) and their resolution into the thinking
+//! stage's [`ThinkConfig`] ([`Profile::think_config`]: the backend's
+//! default URL, the API key read from its variable, timeouts, retries and
+//! options, the embedded model found in the store and verified), together.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use assistant_models::{Lock, Store};
 use serde::Deserialize;
 
 use super::Profile;
@@ -16,7 +18,9 @@ use super::Profile;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LlmSection {
-    /// `"ollama"` (`/api/chat`) or `"openai"` (any OpenAI-compatible server).
+    /// `"ollama"` (`/api/chat`), `"openai"` (any OpenAI-compatible server),
+    /// `"embedded"` (`[llm.embedded]`, in this process) or `"auto"` (the
+    /// server when it answers, else the embedded model).
     pub backend: BackendName,
     /// The server's base URL; default: Ollama's or llama.cpp's usual local address.
     pub url: Option<String>,
@@ -50,6 +54,34 @@ pub struct LlmSection {
     pub failure_notice: String,
     /// Generation settings.
     pub options: LlmOptions,
+    /// The in-process model.
+    pub embedded: EmbeddedSection,
+}
+
+/// `[llm.embedded]`: the GGUF model run in this process.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedSection {
+    /// models.lock names (`llm/…`) or paths to `.gguf` files (relative to
+    /// the profile), in order of preference: the first installed is used.
+    pub models: Vec<String>,
+    /// A llama.cpp built-in chat template for a GGUF that has none.
+    pub chat_template: Option<String>,
+    /// Threads; 0: one per core.
+    pub threads: u32,
+    /// Prompt tokens per llama.cpp call (`n_batch`).
+    pub batch: u32,
+}
+
+impl Default for EmbeddedSection {
+    fn default() -> Self {
+        Self {
+            models: Vec::new(),
+            chat_template: None,
+            threads: 0,
+            batch: 512,
+        }
+    }
 }
 
 /// `backend` in `[llm]`.
@@ -61,6 +93,10 @@ pub enum BackendName {
     Ollama,
     /// The OpenAI-compatible API (llama.cpp, LM Studio, vLLM, …).
     Openai,
+    /// The GGUF model of `[llm.embedded]`, run in this process by llama.cpp.
+    Embedded,
+    /// The configured server when it answers, otherwise the embedded model.
+    Auto,
 }
 
 /// `[llm.options]`.
@@ -75,7 +111,7 @@ pub struct LlmOptions {
     pub seed: Option<i64>,
     /// Longest reply, in tokens.
     pub max_tokens: Option<u32>,
-    /// Context window, in tokens (Ollama only).
+    /// Context window, in tokens (Ollama and the embedded model).
     pub num_ctx: Option<u32>,
     /// Strings that end the reply.
     pub stop: Vec<String>,
@@ -100,6 +136,7 @@ impl Default for LlmSection {
             connect_attempts: 3,
             failure_notice: "Sorry, I cannot reach the language model right now.".into(),
             options: LlmOptions::default(),
+            embedded: EmbeddedSection::default(),
         }
     }
 }
@@ -141,6 +178,22 @@ impl LlmSection {
         {
             bail!("{file}: llm.url = {url:?} must start with http:// or https://");
         }
+        if self.options.num_ctx == Some(0) {
+            bail!("{file}: llm.options.num_ctx must be at least 1 token (leave it out for the default)");
+        }
+        if self.embedded.batch == 0 {
+            bail!("{file}: llm.embedded.batch must be at least 1 token (512 is llama.cpp's default)");
+        }
+        if matches!(self.backend, BackendName::Embedded | BackendName::Auto) && self.embedded.models.is_empty() {
+            bail!(
+                "{file}: llm.backend = \"{}\" needs [llm.embedded] models, e.g. models = [\"llm/qwen2.5-0.5b-instruct-q4_k_m\"]",
+                if self.backend == BackendName::Auto {
+                    "auto"
+                } else {
+                    "embedded"
+                }
+            );
+        }
         Ok(())
     }
 }
@@ -152,7 +205,8 @@ pub struct LlmOverrides {
     pub backend: Option<BackendName>,
     /// The server's base URL.
     pub url: Option<String>,
-    /// The model.
+    /// The model: the server's name for it, or (embedded) a models.lock
+    /// name or a `.gguf` path in place of `[llm.embedded] models`.
     pub model: Option<String>,
     /// The system prompt.
     pub system_prompt: Option<String>,
@@ -165,8 +219,16 @@ pub struct LlmOverrides {
 /// Everything the thinking stage needs, resolved.
 #[derive(Debug)]
 pub struct ThinkConfig {
-    /// The server, protocol, model, timeouts and options.
+    /// The server, protocol, model, timeouts and options (for the embedded
+    /// backend: the GGUF and its settings).
     pub server: assistant_llm::ServerConfig,
+    /// `backend = "auto"`: the embedded model to use when the server does
+    /// not answer, or why there is none; `None` for the other backends.
+    pub fallback: Option<Result<assistant_llm::ServerConfig, String>>,
+    /// Said in one line when the embedded model is used: that the
+    /// profile's first choice is not installed, or that the model is a
+    /// base model (its GGUF has no chat template).
+    pub embedded_note: Option<String>,
     /// The system prompt.
     pub system_prompt: Option<String>,
     /// The history budget, in characters.
@@ -179,42 +241,86 @@ pub struct ThinkConfig {
 
 impl Profile {
     /// The thinking stage's configuration: `[llm]` with `overrides` on top,
-    /// the API key read from the variable `api_key_env` names.
+    /// the API key read from the variable `api_key_env` names, and for the
+    /// embedded backend (or `auto`'s fallback) the first installed model
+    /// of `[llm.embedded] models` found in `store` and verified.
     ///
     /// # Errors
-    /// If no model is named, or `api_key_env` names an unset variable.
-    pub fn think_config(&self, overrides: &LlmOverrides) -> Result<ThinkConfig> {
-        use assistant_llm::{Backend, GenerationOptions, Retry, ServerConfig, Timeouts};
+    /// If no model is named, `api_key_env` names an unset variable, or the
+    /// embedded backend has no installed model.
+    pub fn think_config(&self, overrides: &LlmOverrides, lock: &Lock, store: &Store) -> Result<ThinkConfig> {
+        use assistant_llm::ServerConfig;
         let section = self.llm.clone().unwrap_or_default();
-        let file = self.path.display();
+        let failure_notice = Some(section.failure_notice.trim().to_owned()).filter(|n| !n.is_empty());
+        let system_prompt = overrides
+            .system_prompt
+            .clone()
+            .or_else(|| section.system_prompt.clone());
         if let Some(script) = &overrides.scripted {
             return Ok(ThinkConfig {
                 server: ServerConfig::scripted(script.clone()),
-                system_prompt: overrides.system_prompt.clone().or(section.system_prompt),
+                fallback: None,
+                embedded_note: None,
+                system_prompt,
                 history_chars: section.history_chars,
                 warm_up: section.warm_up,
-                failure_notice: Some(section.failure_notice.trim().to_owned()).filter(|n| !n.is_empty()),
+                failure_notice,
             });
         }
         let backend_name = overrides.backend.unwrap_or(section.backend);
-        let backend = match backend_name {
-            BackendName::Ollama => Backend::Ollama,
-            BackendName::Openai => Backend::OpenAi,
-        };
-        let url = overrides
-            .url
-            .clone()
-            .or_else(|| {
-                if overrides.backend.is_some_and(|b| b != section.backend) {
-                    None
-                } else {
-                    section.url.clone()
+        let (server, fallback, embedded_note) = match backend_name {
+            BackendName::Embedded => {
+                let (server, note) = self.embedded_config(&section, overrides.model.as_deref(), lock, store)?;
+                (server, None, note)
+            }
+            BackendName::Ollama | BackendName::Openai => {
+                (self.server_config(&section, overrides, backend_name)?, None, None)
+            }
+            BackendName::Auto => {
+                let server = self.server_config(&section, overrides, BackendName::Ollama)?;
+                match self.embedded_config(&section, None, lock, store) {
+                    Ok((embedded, note)) => (server, Some(Ok(embedded)), note),
+                    Err(e) => (server, Some(Err(format!("{e:#}"))), None),
                 }
-            })
-            .unwrap_or_else(|| match backend {
-                Backend::Ollama => "http://127.0.0.1:11434".into(),
-                Backend::OpenAi | Backend::Scripted => "http://127.0.0.1:8080".into(),
-            });
+            }
+        };
+        Ok(ThinkConfig {
+            server,
+            fallback,
+            embedded_note,
+            system_prompt,
+            history_chars: section.history_chars,
+            warm_up: section.warm_up,
+            failure_notice,
+        })
+    }
+
+    /// The model server's configuration. For `auto` it is Ollama's
+    /// protocol; the start-up probe (`crate::think::connect`) switches to
+    /// the OpenAI-compatible one if the server there speaks that instead.
+    fn server_config(
+        &self,
+        section: &LlmSection,
+        overrides: &LlmOverrides,
+        backend_name: BackendName,
+    ) -> Result<assistant_llm::ServerConfig> {
+        use assistant_llm::{Backend, GenerationOptions, Retry, ServerConfig, Timeouts};
+        let file = self.path.display();
+        let url = overrides.url.clone().or_else(|| {
+            if overrides.backend.is_some_and(|b| b != section.backend) {
+                None
+            } else {
+                section.url.clone()
+            }
+        });
+        let backend = match backend_name {
+            BackendName::Openai => Backend::OpenAi,
+            BackendName::Auto | BackendName::Ollama | BackendName::Embedded => Backend::Ollama,
+        };
+        let url = url.unwrap_or_else(|| match backend {
+            Backend::Ollama => "http://127.0.0.1:11434".into(),
+            _ => "http://127.0.0.1:8080".into(),
+        });
         let Some(model) = overrides.model.clone().or_else(|| section.model.clone()) else {
             bail!("no model to ask: set [llm] model in {file}, or pass --model NAME");
         };
@@ -246,13 +352,103 @@ impl Profile {
             num_ctx: section.options.num_ctx,
             stop: section.options.stop.clone(),
         };
-        Ok(ThinkConfig {
-            server,
-            system_prompt: overrides.system_prompt.clone().or(section.system_prompt),
-            history_chars: section.history_chars,
-            warm_up: section.warm_up,
-            failure_notice: Some(section.failure_notice.trim().to_owned()).filter(|n| !n.is_empty()),
-        })
+        Ok(server)
+    }
+
+    /// The embedded backend's configuration: the first installed of
+    /// `[llm.embedded] models` (or `model`, from the command line), and
+    /// the note to say when it is used (a first choice not installed, a
+    /// base model).
+    fn embedded_config(
+        &self,
+        section: &LlmSection,
+        model: Option<&str>,
+        lock: &Lock,
+        store: &Store,
+    ) -> Result<(assistant_llm::ServerConfig, Option<String>)> {
+        use assistant_llm::{EmbeddedConfig, GenerationOptions, ServerConfig};
+        let file = self.path.display();
+        let wanted: Vec<String> = match model {
+            Some(m) => vec![m.to_owned()],
+            None => section.embedded.models.clone(),
+        };
+        if wanted.is_empty() {
+            bail!(
+                "no embedded model: set [llm.embedded] models in {file} (e.g. [\"llm/qwen2.5-0.5b-instruct-q4_k_m\"]), or pass --model NAME|FILE.gguf"
+            );
+        }
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        let mut skipped = Vec::new();
+        let mut chosen: Option<(String, PathBuf)> = None;
+        for name in &wanted {
+            if lock.get(name).is_ok() {
+                match store.resolve(lock, name) {
+                    Ok(path) => {
+                        chosen = Some((name.clone(), path));
+                        break;
+                    }
+                    Err(e) if matches!(e, assistant_models::ModelsError::NotInstalled { .. }) => {
+                        skipped.push(name.clone())
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            } else if name.ends_with(".gguf") || Path::new(name).is_file() {
+                let path = base.join(name);
+                if path.is_file() || model.is_some() {
+                    chosen = Some((name.clone(), path));
+                    break;
+                }
+                skipped.push(name.clone());
+            } else {
+                let llms: Vec<&str> = lock
+                    .models
+                    .iter()
+                    .filter(|m| m.name.starts_with("llm/"))
+                    .map(|m| m.name.as_str())
+                    .collect();
+                bail!(
+                    "{file}: the embedded model {name:?} is neither in models.lock ({}) nor a .gguf file",
+                    llms.join(", ")
+                );
+            }
+        }
+        let Some((name, path)) = chosen else {
+            bail!(
+                "none of the embedded models of {file} is installed ({}); install one with `assistantd models fetch {}`",
+                skipped.join(", "),
+                skipped.first().map_or("NAME", String::as_str)
+            );
+        };
+        let mut settings = EmbeddedConfig::new(&path);
+        settings.name = name.clone();
+        settings.chat_template = section.embedded.chat_template.clone();
+        settings.threads = Some(section.embedded.threads).filter(|&n| n > 0);
+        settings.batch = section.embedded.batch;
+        let mut server = ServerConfig::embedded(settings);
+        server.options = GenerationOptions {
+            temperature: section.options.temperature,
+            top_p: section.options.top_p,
+            seed: section.options.seed,
+            max_tokens: section.options.max_tokens,
+            num_ctx: section.options.num_ctx,
+            stop: section.options.stop.clone(),
+        };
+        let base_model = assistant_models::gguf::Gguf::read(&path)
+            .ok()
+            .is_some_and(|gguf| gguf.chat_template().is_none());
+        let note = match (base_model, skipped.first()) {
+            (true, Some(first)) => Some(format!(
+                "using the embedded model {name}, a base model (its GGUF has no chat template: it continues text rather than following instructions), because {first} is not installed; install it with `assistantd models fetch {first}`"
+            )),
+            (true, None) => Some(format!(
+                "the embedded model {name} is a base model (its GGUF has no chat template): it continues text rather than following instructions; for real use install an instruct model such as llm/qwen2.5-0.5b-instruct-q4_k_m (`assistantd models fetch llm/qwen2.5-0.5b-instruct-q4_k_m`)"
+            )),
+            (false, Some(first)) => Some(format!(
+                "using the embedded model {name}, because {first} is not installed; install it with `assistantd models fetch {first}`"
+            )),
+            (false, None) => None,
+        };
+        Ok((server, note))
     }
 }
 

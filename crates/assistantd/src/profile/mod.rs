@@ -168,9 +168,26 @@ mod tests {
         assert_eq!(profile.asr.vad.model, "silero-vad/v4");
         assert!((profile.asr.endpoint.silence_after_text_s - 0.6).abs() < 1e-6);
         assert!((profile.asr.vad.min_speech_s - 0.25).abs() < 1e-6);
-        let think = profile.think_config(&LlmOverrides::default()).expect("jarvis thinks");
+        let lock =
+            assistant_models::Lock::parse(crate::shipped::MODELS_LOCK, Path::new("models.lock")).expect("the lock");
+        let empty = tempfile::tempdir().expect("a temporary folder");
+        let store = assistant_models::Store::new(empty.path());
+        let think = profile
+            .think_config(&LlmOverrides::default(), &lock, &store)
+            .expect("jarvis thinks");
+        // auto: Ollama if it answers, else the embedded model (none is
+        // installed in an empty store: that is said, not an error).
         assert_eq!(think.server.backend, assistant_llm::Backend::Ollama);
         assert_eq!(think.server.model, "llama3.2");
+        let none = think
+            .fallback
+            .as_ref()
+            .and_then(|f| f.as_ref().err())
+            .expect("no embedded model installed");
+        assert!(
+            none.contains("llm/qwen2.5-0.5b-instruct-q4_k_m") && none.contains("models fetch"),
+            "{none}"
+        );
         assert!(
             think
                 .system_prompt
