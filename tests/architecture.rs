@@ -39,9 +39,10 @@ pub const EXEMPT: [&str; 1] = ["assistant-tests"];
 /// External crates only the named workspace crates may depend on directly:
 /// the LLM stage speaks HTTP to model servers, the model store downloads
 /// model files; nothing else touches the network.
-pub const OWNED: [(&str, &[&str]); 7] = [
+pub const OWNED: [(&str, &[&str]); 8] = [
     ("sherpa-onnx", &["assistant-asr"]),
     ("ort", &["assistant-tts"]),
+    ("llama-cpp-2", &["assistant-llm"]),
     ("reqwest", &["assistant-llm", "assistant-models"]),
     ("hyper", &["assistant-llm", "assistant-models"]),
     ("ureq", &["assistant-llm", "assistant-models"]),

@@ -213,7 +213,7 @@ fn smart_turn_takes_whisper_features_and_gives_a_probability() {
 fn the_gguf_headers_read_and_say_what_the_models_are() {
     let test = "the_gguf_headers_read_and_say_what_the_models_are";
     let Some(models) = models(test) else { return };
-    let gemma = assistant_models::gguf::Gguf::read(&models.path("llm/gemma-3-270m-q4_k_m")).expect("GGUF header");
+    let gemma = assistant_llm::gguf::Gguf::read(&models.path("llm/gemma-3-270m-q4_k_m")).expect("GGUF header");
     assert_eq!(gemma.version, 3);
     assert_eq!(gemma.architecture(), Some("gemma3"));
     assert_eq!(gemma.context_length(), Some(32_768));
@@ -233,12 +233,12 @@ fn the_gguf_headers_read_and_say_what_the_models_are() {
     let Some(data) = assistant_tests::shared_data(test) else {
         return;
     };
-    let stories = assistant_models::gguf::Gguf::read(&data.join("llm/stories260K.gguf")).expect("GGUF header");
+    let stories = assistant_llm::gguf::Gguf::read(&data.join("llm/stories260K.gguf")).expect("GGUF header");
     assert_eq!(stories.architecture(), Some("llama"));
     assert_eq!(stories.vocabulary_size(), Some(512), "MANIFEST.md: vocab 512");
     assert_eq!(stories.unsigned("llama.block_count"), Some(5), "MANIFEST.md: 5 layers");
 
-    let err = assistant_models::gguf::Gguf::read(&models.path("turn/smart-turn-v3.2-cpu"))
+    let err = assistant_llm::gguf::Gguf::read(&models.path("turn/smart-turn-v3.2-cpu"))
         .expect_err("an ONNX file is no GGUF")
         .to_string();
     assert!(err.contains("not a GGUF file"), "{err}");

@@ -76,6 +76,7 @@ mod conversation;
 mod embedded;
 mod error;
 mod framing;
+pub mod gguf;
 mod ollama;
 mod openai;
 mod reply;

@@ -254,6 +254,8 @@ mod tests {
                         load: Some(Duration::from_nanos(1_334_875)),
                         prompt_eval: Some(Duration::from_nanos(342_546_000)),
                         eval: Some(Duration::from_nanos(4_535_599_000)),
+                        prompt_evaluated: None,
+                        prompt_cached: None,
                     },
                 },
             ])

@@ -342,7 +342,7 @@ mod tests {
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Bonjour, \"},\"finish_reason\":null}]}\n\n",
         ": ping\n\n",
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"été 日本 🎉\"},\"finish_reason\":null}]}\n\n",
-        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"timings\":{\"prompt_n\":5,\"prompt_ms\":12.5,\"predicted_n\":3,\"predicted_ms\":40.0}}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"timings\":{\"cache_n\":2,\"prompt_n\":5,\"prompt_ms\":12.5,\"predicted_n\":3,\"predicted_ms\":40.0}}\n\n",
         "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":3,\"total_tokens\":8}}\n\n",
         "data: [DONE]\n\n",
     );
@@ -360,6 +360,9 @@ mod tests {
                     completion_tokens: Some(3),
                     prompt_eval: Some(Duration::from_micros(12_500)),
                     eval: Some(Duration::from_millis(40)),
+                    // llama.cpp's server: evaluated, and reused from its cache.
+                    prompt_evaluated: Some(5),
+                    prompt_cached: Some(2),
                     ..ServerStats::default()
                 },
             })

@@ -15,11 +15,8 @@
 //!   while it streams into a temporary file, resuming an interrupted
 //!   download where the server allows, and renaming into place only after
 //!   the digest matches.
-//! - [`gguf`]: reads a GGUF language model's header (architecture, context
-//!   length, vocabulary, chat template) without loading it.
 
 pub mod fetch;
-pub mod gguf;
 pub mod lock;
 pub mod store;
 

@@ -43,6 +43,10 @@ pub struct AskArgs {
     /// A system prompt instead of the profile's.
     #[arg(long)]
     pub system: Option<String>,
+    /// The longest reply, in tokens, instead of the profile's
+    /// `[llm.options] max_tokens`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tokens: Option<u32>,
     /// Load the model first (as the daemon does at start-up) and report how
     /// long that took, so the reply's first-token time excludes the load.
     #[arg(long)]
@@ -76,7 +80,7 @@ pub struct Asked {
 pub fn run(args: &AskArgs, out: &mut impl Write) -> Result<Asked> {
     let profile = Profile::load(&args.profile)?;
     let (lock, store) = args.models.resolve()?.open()?;
-    let think = profile.think_config(
+    let mut think = profile.think_config(
         &LlmOverrides {
             backend: args.backend,
             url: args.url.clone(),
@@ -87,6 +91,12 @@ pub fn run(args: &AskArgs, out: &mut impl Write) -> Result<Asked> {
         &lock,
         &store,
     )?;
+    if let Some(max) = args.max_tokens {
+        think.server.options.max_tokens = Some(max);
+        if let Some(Ok(fallback)) = think.fallback.as_mut() {
+            fallback.options.max_tokens = Some(max);
+        }
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

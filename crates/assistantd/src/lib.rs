@@ -9,6 +9,7 @@
 
 pub mod ask;
 pub mod bench;
+pub mod bench_llm;
 pub mod doctor;
 pub mod models;
 pub mod native;

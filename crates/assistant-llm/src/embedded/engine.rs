@@ -195,16 +195,16 @@ fn check_file(path: &Path) -> Result<String, LlmError> {
         }
         Err(e) => return Err(model_error(format!("it cannot be read ({e})"))),
     }
-    let gguf = assistant_models::gguf::Gguf::read(path).map_err(|e| model_error(bad_file_reason(e)))?;
+    let gguf = crate::gguf::Gguf::read(path).map_err(|e| model_error(bad_file_reason(e)))?;
     gguf.check_complete().map_err(|e| model_error(bad_file_reason(e)))?;
     Ok(gguf.architecture().unwrap_or("unknown").to_owned())
 }
 
-/// The reason of a [`assistant_models::ModelsError`] without the path the
-/// caller's message already names.
-fn bad_file_reason(error: assistant_models::ModelsError) -> String {
+/// The reason of a [`GgufError`](crate::gguf::GgufError) without the path
+/// the caller's message already names.
+fn bad_file_reason(error: crate::gguf::GgufError) -> String {
     match error {
-        assistant_models::ModelsError::BadFile { reason, .. } => reason,
+        crate::gguf::GgufError::BadFile { reason, .. } => reason,
         other => other.to_string(),
     }
 }

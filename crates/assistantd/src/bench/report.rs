@@ -97,8 +97,9 @@ fn stage_values(turn: &TurnTrace, name: &str) -> Vec<f64> {
         .collect()
 }
 
-/// The sha256 of every model file the stages load, by role.
-fn model_digests(stages: &Stages) -> Value {
+/// The sha256 of every model file the stages load, by role (the LLM's
+/// when it is the embedded model).
+fn model_digests(stages: &Stages, llm: &Client) -> Value {
     let model = &stages.listen.recognizer.model;
     let mut files = vec![
         ("transducer_encoder", &model.encoder),
@@ -109,6 +110,9 @@ fn model_digests(stages: &Stages) -> Value {
     ];
     if let Some(vad) = &stages.listen.vad {
         files.push(("vad", &vad.model));
+    }
+    if let Some(embedded) = &llm.config().embedded {
+        files.push(("llm", &embedded.model));
     }
     files
         .into_iter()
@@ -207,7 +211,7 @@ impl Report {
                 "endpoint_silence_s": endpointing.silence_after_text_s,
                 "device_buffer_ms": buffer_ms,
             },
-            "models": model_digests(stages),
+            "models": model_digests(stages, llm),
             "summary_ms": summary,
             "stage_ms": stage_summary,
             "soak": soak,
@@ -321,6 +325,8 @@ fn table(json: &Value, runs: &[Run], scripted: bool, llm: &str) -> String {
         }
         if scripted && inside_llm {
             out.push_str("  (the LLM server rows are the scripted responder's settings, not measurements)\n");
+        } else if inside_llm && llm.starts_with("the embedded model") {
+            out.push_str("  (the LLM server rows are llama.cpp's own figures, in this process)\n");
         }
     }
     if json["soak"].is_object() {

@@ -122,6 +122,11 @@ enum Command {
     },
     /// Ask the configured LLM (a server, or the embedded model) one question; the reply streams to stdout.
     Ask(assistantd::ask::AskArgs),
+    /// Compare the embedded model with a llama.cpp server on the same GGUF,
+    /// conversation and settings: time to first token (first and later
+    /// turns) and decode rate, medians and ratios against the goals
+    /// (scripts/bench/llm-embedded starts the server and runs this).
+    BenchLlm(assistantd::bench_llm::BenchLlmArgs),
     /// Speak text with a Piper voice, sentence by sentence, through the speakers or into a WAV file.
     Say(assistantd::say::SayArgs),
     /// The audio devices: inputs (microphones, for `[audio] input_device`) and
@@ -206,6 +211,11 @@ fn main() -> ExitCode {
     // exit included, as an error; playback reports real failures itself.
     if !filter.contains("pulseaudio") {
         filter.push_str(",pulseaudio=off");
+    }
+    // llama.cpp warns about quirks of a model it loads fine (a token's
+    // type overridden, the KV cache's layout); its errors still show.
+    if !filter.contains("llama-cpp-2") {
+        filter.push_str(",llama-cpp-2=error");
     }
     let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "warn,pulseaudio=off".into());
     let logs = tracing_subscriber::fmt()
@@ -327,6 +337,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     asked.finish.elapsed.as_secs_f64() * 1000.0
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchLlm(args) => {
+            let stdout = std::io::stdout();
+            assistantd::bench_llm::run(&args, &mut stdout.lock())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Devices { json } => {

@@ -420,7 +420,11 @@ impl Profile {
             );
         };
         let mut settings = EmbeddedConfig::new(&path);
-        settings.name = name.clone();
+        // A models.lock name names it; a file is named by its file name.
+        if lock.get(&name).is_ok() {
+            settings.name = name.clone();
+        }
+        let name = settings.name.clone();
         settings.chat_template = section.embedded.chat_template.clone();
         settings.threads = Some(section.embedded.threads).filter(|&n| n > 0);
         settings.batch = section.embedded.batch;
@@ -433,7 +437,7 @@ impl Profile {
             num_ctx: section.options.num_ctx,
             stop: section.options.stop.clone(),
         };
-        let base_model = assistant_models::gguf::Gguf::read(&path)
+        let base_model = assistant_llm::gguf::Gguf::read(&path)
             .ok()
             .is_some_and(|gguf| gguf.chat_template().is_none());
         let note = match (base_model, skipped.first()) {
@@ -458,13 +462,20 @@ mod tests {
 
     use super::super::Profile;
     use super::super::tests::assert_refused;
-    use super::{BackendName, LlmOverrides};
+    use super::{BackendName, LlmOverrides, ThinkConfig};
+
+    /// Resolves with the shipped models.lock and an empty store.
+    fn resolve(profile: &Profile, overrides: &LlmOverrides) -> anyhow::Result<ThinkConfig> {
+        let lock = assistant_models::Lock::parse(crate::shipped::MODELS_LOCK, Path::new("models.lock"))?;
+        let empty = tempfile::tempdir()?;
+        profile.think_config(overrides, &lock, &assistant_models::Store::new(empty.path()))
+    }
 
     #[test]
     fn llm_settings_resolve_with_overrides_and_are_checked() {
         let text = "[asr]\ntransducer = \"t\"\n[llm]\nbackend = \"openai\"\nurl = \"http://127.0.0.1:9999\"\nmodel = \"m\"\nfirst_token_timeout_s = 3\n[llm.options]\ntemperature = 0.2\nmax_tokens = 64\nstop = [\"\\n\\n\"]\n";
         let profile = Profile::parse(text, Path::new("p.toml")).expect("an [llm] section");
-        let think = profile.think_config(&LlmOverrides::default()).expect("resolves");
+        let think = resolve(&profile, &LlmOverrides::default()).expect("resolves");
         assert_eq!(think.server.backend, assistant_llm::Backend::OpenAi);
         assert_eq!(think.server.url, "http://127.0.0.1:9999");
         assert_eq!(think.server.model, "m");
@@ -473,19 +484,20 @@ mod tests {
         assert_eq!(think.server.options.stop, vec!["\n\n".to_owned()]);
         // Switching the backend on the command line drops the profile's URL
         // (it belongs to the other protocol) for that backend's default.
-        let think = profile
-            .think_config(&LlmOverrides {
+        let think = resolve(
+            &profile,
+            &LlmOverrides {
                 backend: Some(BackendName::Ollama),
                 model: Some("llama3.2".into()),
                 ..LlmOverrides::default()
-            })
-            .expect("resolves");
+            },
+        )
+        .expect("resolves");
         assert_eq!(think.server.url, "http://127.0.0.1:11434");
         assert_eq!(think.server.model, "llama3.2");
 
         let bare = Profile::parse("[asr]\ntransducer = \"t\"\n", Path::new("bare.toml")).expect("no [llm]");
-        let err = bare
-            .think_config(&LlmOverrides::default())
+        let err = resolve(&bare, &LlmOverrides::default())
             .expect_err("no model")
             .to_string();
         assert!(
@@ -495,12 +507,14 @@ mod tests {
         // A scripted responder needs no model or server, and keeps the
         // profile's prompt and notice.
         let script = assistant_llm::Script::parse("scripted(ttft=50ms):It is noon.").expect("a spec");
-        let think = bare
-            .think_config(&LlmOverrides {
+        let think = resolve(
+            &bare,
+            &LlmOverrides {
                 scripted: Some(script.clone()),
                 ..LlmOverrides::default()
-            })
-            .expect("scripted resolves without a model");
+            },
+        )
+        .expect("scripted resolves without a model");
         assert_eq!(think.server.backend, assistant_llm::Backend::Scripted);
         assert_eq!(think.server.script, Some(script));
 
@@ -511,11 +525,10 @@ mod tests {
             Path::new("l.toml"),
         )
         .expect("parses");
-        let think = literal.think_config(&LlmOverrides::default()).expect("resolves");
+        let think = resolve(&literal, &LlmOverrides::default()).expect("resolves");
         assert_eq!(think.server.api_key.as_deref(), Some("lm-studio"));
         let keyed = Profile::parse(text, Path::new("k.toml")).expect("parses");
-        let err = keyed
-            .think_config(&LlmOverrides::default())
+        let err = resolve(&keyed, &LlmOverrides::default())
             .expect_err("unset")
             .to_string();
         assert!(
@@ -532,7 +545,84 @@ mod tests {
                 ("[llm.options]\ntemperature = -1", "llm.options.temperature = -1"),
                 ("backend = \"vllm\"", "unknown variant"),
                 ("api_key = \"k\"\napi_key_env = \"K\"", "keep one"),
+                ("backend = \"embedded\"", "needs [llm.embedded] models"),
+                ("backend = \"auto\"", "needs [llm.embedded] models"),
+                ("[llm.embedded]\nbatch = 0", "llm.embedded.batch must be at least 1"),
+                ("[llm.options]\nnum_ctx = 0", "llm.options.num_ctx must be at least 1"),
             ],
+        );
+    }
+
+    #[test]
+    fn the_embedded_model_is_the_first_installed_of_the_list() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::write(dir.path().join("mine.gguf"), b"GGUF").expect("written");
+        let path = dir.path().join("p.toml");
+        let text = "[asr]\ntransducer = \"t\"\n[llm]\nbackend = \"embedded\"\n[llm.options]\nnum_ctx = 1024\nmax_tokens = 50\n[llm.embedded]\nmodels = [\"llm/qwen2.5-0.5b-instruct-q4_k_m\", \"mine.gguf\"]\nchat_template = \"chatml\"\nthreads = 3\n";
+        let profile = Profile::parse(text, &path).expect("parses");
+        // Qwen is not installed in the empty store: the file next to the
+        // profile is used, named by its file name, and that is said.
+        let think = resolve(&profile, &LlmOverrides::default()).expect("resolves");
+        assert_eq!(think.server.backend, assistant_llm::Backend::Embedded);
+        assert!(think.fallback.is_none());
+        let settings = think.server.embedded.as_ref().expect("embedded settings");
+        assert_eq!(settings.model, dir.path().join("mine.gguf"));
+        assert_eq!(settings.name, "mine.gguf");
+        assert_eq!(settings.chat_template.as_deref(), Some("chatml"));
+        assert_eq!(settings.threads, Some(3));
+        assert_eq!(think.server.options.num_ctx, Some(1024));
+        assert_eq!(think.server.options.max_tokens, Some(50));
+        let note = think.embedded_note.expect("a note");
+        assert!(
+            note.contains("because llm/qwen2.5-0.5b-instruct-q4_k_m is not installed")
+                && note.contains("assistantd models fetch llm/qwen2.5-0.5b-instruct-q4_k_m"),
+            "{note}"
+        );
+
+        // Only missing models: the error names them and the fix.
+        let only = Profile::parse(
+            "[asr]\ntransducer = \"t\"\n[llm]\nbackend = \"embedded\"\n[llm.embedded]\nmodels = [\"llm/gemma-3-270m-q4_k_m\"]\n",
+            &path,
+        )
+        .expect("parses");
+        let err = format!(
+            "{:#}",
+            resolve(&only, &LlmOverrides::default()).expect_err("none installed")
+        );
+        assert!(
+            err.contains("none of the embedded models")
+                && err.contains("assistantd models fetch llm/gemma-3-270m-q4_k_m"),
+            "{err}"
+        );
+        // A name that is neither pinned nor a file.
+        let err = format!(
+            "{:#}",
+            resolve(
+                &only,
+                &LlmOverrides {
+                    model: Some("llm/no-such-model".into()),
+                    ..LlmOverrides::default()
+                }
+            )
+            .expect_err("unknown")
+        );
+        assert!(
+            err.contains("neither in models.lock") && err.contains("llm/gemma-3-270m-q4_k_m"),
+            "{err}"
+        );
+        // `--model FILE.gguf` on the command line is taken as given (the
+        // backend says if it is missing).
+        let think = resolve(
+            &only,
+            &LlmOverrides {
+                model: Some("/models/other.gguf".into()),
+                ..LlmOverrides::default()
+            },
+        )
+        .expect("a file from the command line");
+        assert_eq!(
+            think.server.embedded.map(|e| e.model),
+            Some(std::path::PathBuf::from("/models/other.gguf"))
         );
     }
 }

@@ -22,7 +22,33 @@ use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
-use crate::ModelsError;
+/// A GGUF file that cannot be read, or is not what it says.
+#[derive(Debug, thiserror::Error)]
+pub enum GgufError {
+    /// The file cannot be opened or read.
+    #[error("cannot read {}: {error}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        error: std::io::Error,
+    },
+    /// The file is not a GGUF file, or is corrupt or cut short.
+    #[error("{}: {reason}", .path.display())]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it, and the fix.
+        reason: String,
+    },
+}
+
+impl GgufError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |error| Self::Io { path, error }
+    }
+}
 
 /// One metadata value.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,18 +121,18 @@ impl Gguf {
     /// [`Gguf::check_complete`] tells.
     ///
     /// # Errors
-    /// [`ModelsError::Io`] if it cannot be read; [`ModelsError::BadFile`]
+    /// [`GgufError::Io`] if it cannot be read; [`GgufError::BadFile`]
     /// if it is not a GGUF file or its header is cut short or corrupt
     /// (including a tensor whose shape does not fit its ggml type's blocks,
     /// or a `general.alignment` that is not a power of two).
-    pub fn read(path: &Path) -> Result<Self, ModelsError> {
-        let file = std::fs::File::open(path).map_err(ModelsError::io(path))?;
-        let size = file.metadata().map_err(ModelsError::io(path))?.len();
+    pub fn read(path: &Path) -> Result<Self, GgufError> {
+        let file = std::fs::File::open(path).map_err(GgufError::io(path))?;
+        let size = file.metadata().map_err(GgufError::io(path))?.len();
         let mut reader = Reader {
             inner: BufReader::new(file),
             size,
         };
-        Self::parse(path, &mut reader).map_err(|reason| ModelsError::BadFile {
+        Self::parse(path, &mut reader).map_err(|reason| GgufError::BadFile {
             path: path.to_path_buf(),
             reason,
         })
@@ -216,9 +242,9 @@ impl Gguf {
     /// tensor starts inside the file.
     ///
     /// # Errors
-    /// [`ModelsError::BadFile`] if the file is shorter than its tensors
+    /// [`GgufError::BadFile`] if the file is shorter than its tensors
     /// need: its download was cut short, and fetching it again is the fix.
-    pub fn check_complete(&self) -> Result<(), ModelsError> {
+    pub fn check_complete(&self) -> Result<(), GgufError> {
         let needs = match self.tensors_end {
             Some(end) if end > self.file_size => format!("its tensors end at {end} bytes"),
             None if self.last_tensor_start >= self.file_size => {
@@ -226,7 +252,7 @@ impl Gguf {
             }
             _ => return Ok(()),
         };
-        Err(ModelsError::BadFile {
+        Err(GgufError::BadFile {
             path: self.path.clone(),
             reason: format!(
                 "it is cut short: the file is {} bytes, but {needs}; the download was probably \
