@@ -117,6 +117,20 @@ pub struct LlmOptions {
     pub stop: Vec<String>,
 }
 
+impl LlmOptions {
+    /// The same settings as the thinking stage takes them.
+    fn generation(&self) -> assistant_llm::GenerationOptions {
+        assistant_llm::GenerationOptions {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            seed: self.seed,
+            max_tokens: self.max_tokens,
+            num_ctx: self.num_ctx,
+            stop: self.stop.clone(),
+        }
+    }
+}
+
 impl Default for LlmSection {
     fn default() -> Self {
         Self {
@@ -304,7 +318,7 @@ impl Profile {
         overrides: &LlmOverrides,
         backend_name: BackendName,
     ) -> Result<assistant_llm::ServerConfig> {
-        use assistant_llm::{Backend, GenerationOptions, Retry, ServerConfig, Timeouts};
+        use assistant_llm::{Backend, Retry, ServerConfig, Timeouts};
         let file = self.path.display();
         let url = overrides.url.clone().or_else(|| {
             if overrides.backend.is_some_and(|b| b != section.backend) {
@@ -344,14 +358,7 @@ impl Profile {
             ..Retry::default()
         };
         server.keep_alive = section.keep_alive.clone();
-        server.options = GenerationOptions {
-            temperature: section.options.temperature,
-            top_p: section.options.top_p,
-            seed: section.options.seed,
-            max_tokens: section.options.max_tokens,
-            num_ctx: section.options.num_ctx,
-            stop: section.options.stop.clone(),
-        };
+        server.options = section.options.generation();
         Ok(server)
     }
 
@@ -366,7 +373,7 @@ impl Profile {
         lock: &Lock,
         store: &Store,
     ) -> Result<(assistant_llm::ServerConfig, Option<String>)> {
-        use assistant_llm::{EmbeddedConfig, GenerationOptions, ServerConfig};
+        use assistant_llm::{EmbeddedConfig, ServerConfig};
         let file = self.path.display();
         let wanted: Vec<String> = match model {
             Some(m) => vec![m.to_owned()],
@@ -429,14 +436,7 @@ impl Profile {
         settings.threads = Some(section.embedded.threads).filter(|&n| n > 0);
         settings.batch = section.embedded.batch;
         let mut server = ServerConfig::embedded(settings);
-        server.options = GenerationOptions {
-            temperature: section.options.temperature,
-            top_p: section.options.top_p,
-            seed: section.options.seed,
-            max_tokens: section.options.max_tokens,
-            num_ctx: section.options.num_ctx,
-            stop: section.options.stop.clone(),
-        };
+        server.options = section.options.generation();
         let base_model = assistant_llm::gguf::Gguf::read(&path)
             .ok()
             .is_some_and(|gguf| gguf.chat_template().is_none());
