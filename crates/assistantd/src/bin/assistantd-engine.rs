@@ -202,7 +202,7 @@ fn main() -> ExitCode {
     let daemon = matches!(cli.command, None | Some(Command::Run(_) | Command::Bench(_)));
     // The daemon tells what it hears and says; one-shot commands only warn.
     let default = if daemon {
-        "warn,assistant_pipeline=info,assistant_trace=info,assistantd=info,ort=error"
+        "warn,assistant_pipeline=info,assistant_trace=info,assistantd=info,assistant_llm=info,ort=error"
     } else {
         "warn"
     };
