@@ -28,8 +28,9 @@
 //! one unmeasured request on each comes first.
 //!
 //! **The figures**, per turn and backend: the time to first token (from the
-//! call to `chat` to the first token's arrival), the decode rate ((tokens −
-//! 1) / (last token − first token), on the token arrival stamps), and the
+//! call to `chat` to the first token's arrival), the decode rate (all tokens
+//! but the first, over the time from the first to the last, on the token
+//! arrival stamps), and the
 //! prompt tokens, evaluated and cached where the backend reports them. The
 //! table gives medians and the ratios embedded / server next to the goals;
 //! a missed goal is marked, not an error (a benchmark, not a test).

@@ -138,10 +138,11 @@ impl Engine {
 
     /// Queues a request.
     pub(crate) fn submit(&self, job: Job) -> Result<(), LlmError> {
-        let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
+        // A refused job comes back in the error: drop it, the reply is not made.
+        let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
         match sent {
-            Some(Ok(())) => Ok(()),
-            _ => Err(LlmError::Disconnected {
+            true => Ok(()),
+            false => Err(LlmError::Disconnected {
                 server: self.server.clone(),
                 tokens: 0,
                 reason: "the embedded model's thread has stopped".into(),

@@ -394,9 +394,7 @@ impl Profile {
                         chosen = Some((name.clone(), path));
                         break;
                     }
-                    Err(e) if matches!(e, assistant_models::ModelsError::NotInstalled { .. }) => {
-                        skipped.push(name.clone())
-                    }
+                    Err(assistant_models::ModelsError::NotInstalled { .. }) => skipped.push(name.clone()),
                     Err(e) => return Err(e.into()),
                 }
             } else if name.ends_with(".gguf") || Path::new(name).is_file() {
