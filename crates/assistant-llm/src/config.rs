@@ -24,7 +24,7 @@ pub enum Backend {
     Scripted,
     /// No server: a GGUF model run in this process by llama.cpp
     /// ([`ServerConfig::embedded`]; the crate's `embedded` feature, on by
-    /// default). Reports name it "the embedded model <file>".
+    /// default). Reports name it "the embedded model `<file>`".
     Embedded,
 }
 

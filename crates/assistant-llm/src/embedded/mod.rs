@@ -49,7 +49,7 @@ pub const DEFAULT_CONTEXT: u32 = 4096;
 /// Settings of the embedded backend: which GGUF and how to run it. The
 /// context size and sampling come from the
 /// [`GenerationOptions`](crate::GenerationOptions) of the same
-/// [`ServerConfig`].
+/// [`ServerConfig`](crate::ServerConfig).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmbeddedConfig {
     /// The GGUF file.
